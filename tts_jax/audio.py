@@ -1,0 +1,289 @@
+"""Audio front end shared by every model: wav I/O, log-mel features and Griffin-Lim.
+
+Conventions (SPEC, "Audio front end"):
+
+* Waveforms are float32 in [-1, 1], shape ``[T]`` or ``[B, T]``.
+* Mels are natural-log magnitude mels, ``log(max(mel, 1e-5))``, laid out ``[frames, n_mels]``
+  (or ``[B, frames, n_mels]``): time first, like every other sequence in this package.
+* Framing: frame ``t`` is the Hann-windowed STFT centred on sample ``t * hop`` of the signal
+  reflect-padded by ``n_fft // 2`` on both sides (librosa's ``center=True`` with
+  ``pad_mode="reflect"``). librosa then returns ``1 + T // hop`` frames; we keep the first
+  ``T // hop`` so that a clip of ``T`` samples has exactly ``T // hop`` frames and frame ``t``
+  pairs with samples ``[t * hop, (t + 1) * hop)``. Vocoders rely on this pairing, and GTA export
+  writes exactly this many frames.
+
+The numpy path (:func:`log_mel_np`) prepares data; the JAX path (:func:`log_mel`) is used inside
+losses and is differentiable. Both use librosa's Slaney filterbank and agree with
+``librosa.feature.melspectrogram`` to 1e-4 in the log domain (tests/test_audio.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+import soundfile as sf
+
+from tts_jax.errors import UserError
+
+# Added under the square root of |STFT|^2 so that the magnitude has a finite gradient at exact
+# zeros (digital silence). 1e-18 moves a magnitude by at most 1e-9, far below the 1e-5 log floor.
+_MAGNITUDE_EPS = 1e-18
+
+
+@dataclasses.dataclass(frozen=True)
+class MelConfig:
+    """Front-end parameters; the defaults are SPEC's (Tacotron 2 / HiFi-GAN at 22,050 Hz)."""
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float | None = 8000.0
+    log_floor: float = 1e-5
+
+    def __post_init__(self):
+        if self.win_length > self.n_fft:
+            raise UserError(f"win_length={self.win_length} must be <= n_fft={self.n_fft}")
+        if self.fmax is not None and self.fmax > self.sample_rate / 2:
+            raise UserError(
+                f"fmax={self.fmax} Hz is above the Nyquist frequency {self.sample_rate / 2} Hz"
+            )
+
+    @property
+    def num_freq(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @classmethod
+    def from_config(cls, cfg) -> MelConfig:
+        """Builds from any mapping-like config (e.g. an ml_collections ``config.audio``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dict(cfg).items() if k in names})
+
+
+def num_frames(num_samples: int, hop_length: int) -> int:
+    """Frames of a clip under the package's convention: exactly ``num_samples // hop``."""
+    return num_samples // hop_length
+
+
+# --------------------------------------------------------------------------------------------
+# Waveform I/O and simple processing
+# --------------------------------------------------------------------------------------------
+
+
+def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Reads a wav (any format soundfile knows), mixes to mono, resamples to ``sample_rate``.
+
+    Returns float32 ``[T]`` in [-1, 1].
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"audio file not found: {path}")
+    try:
+        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except RuntimeError as e:
+        raise UserError(f"cannot read audio file {path}: {e}") from None
+    audio = audio.mean(axis=1)
+    return resample(audio, sr, sample_rate)
+
+
+def save_wav(path: str | Path, audio, sample_rate: int) -> None:
+    """Writes mono 16-bit PCM; values outside [-1, 1] are clipped."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise UserError(f"save_wav expects a mono waveform [T], got shape {audio.shape}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling (librosa / soxr); a no-op when the rates agree."""
+    if orig_sr == target_sr:
+        return np.asarray(audio, dtype=np.float32)
+    return librosa.resample(np.asarray(audio), orig_sr=orig_sr, target_sr=target_sr).astype(
+        np.float32
+    )
+
+
+def trim_silence(audio: np.ndarray, top_db: float = 40.0) -> np.ndarray:
+    """Cuts leading and trailing parts quieter than ``top_db`` below the peak."""
+    trimmed, _ = librosa.effects.trim(audio, top_db=top_db, frame_length=1024, hop_length=256)
+    return trimmed
+
+
+def peak_normalize(audio: np.ndarray, peak: float = 0.95) -> np.ndarray:
+    """Scales so that max |x| = ``peak``; silence is returned unchanged."""
+    m = np.max(np.abs(audio)) if audio.size else 0.0
+    return audio if m == 0 else (audio * (peak / m)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Filterbank and window (numpy constants, shared by both paths)
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def mel_basis(cfg: MelConfig) -> np.ndarray:
+    """Slaney mel filterbank ``[n_mels, num_freq]`` (librosa's default filters)."""
+    return librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+    ).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int, win_length: int) -> np.ndarray:
+    """Periodic Hann of ``win_length`` zero-padded to ``n_fft`` about the centre (as librosa)."""
+    win = librosa.filters.get_window("hann", win_length, fftbins=True)
+    return librosa.util.pad_center(win, size=n_fft).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy path (data preparation)
+# --------------------------------------------------------------------------------------------
+
+
+def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """Log-mel of a mono waveform ``[T]`` -> ``[T // hop, n_mels]`` (float32)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise UserError(f"log_mel_np expects a mono waveform [T], got shape {audio.shape}")
+    spec = librosa.stft(
+        audio,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+    )
+    mag = np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+    mel = mel_basis(cfg) @ mag
+    return np.log(np.maximum(mel, cfg.log_floor)).T.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# JAX path (losses, Griffin-Lim)
+# --------------------------------------------------------------------------------------------
+
+
+def stft(audio: jax.Array, cfg: MelConfig, *, frames: int | None = None) -> jax.Array:
+    """Complex STFT ``[B, T] -> [B, frames, num_freq]`` with the package's centred framing.
+
+    ``frames`` defaults to ``T // hop``; Griffin-Lim asks for exactly the frames it inverts.
+    """
+    audio = jnp.asarray(audio, dtype=jnp.float32)
+    if audio.ndim != 2:
+        raise UserError(f"stft expects a batch of waveforms [B, T], got shape {audio.shape}")
+    pad = cfg.n_fft // 2
+    if audio.shape[1] <= pad:
+        raise UserError(
+            f"waveform of {audio.shape[1]} samples is too short for n_fft={cfg.n_fft} "
+            f"(reflect padding needs more than {pad} samples)"
+        )
+    n = num_frames(audio.shape[1], cfg.hop_length) if frames is None else frames
+    padded = jnp.pad(audio, ((0, 0), (pad, pad)), mode="reflect")
+    idx = np.arange(n)[:, None] * cfg.hop_length + np.arange(cfg.n_fft)[None, :]
+    framed = padded[:, idx] * _window(cfg.n_fft, cfg.win_length)  # [B, frames, n_fft]
+    return jnp.fft.rfft(framed, axis=-1)
+
+
+def magnitude(spec: jax.Array) -> jax.Array:
+    """|spec| with a finite gradient at exact zeros."""
+    return jnp.sqrt(jnp.real(spec) ** 2 + jnp.imag(spec) ** 2 + _MAGNITUDE_EPS)
+
+
+def log_mel(audio: jax.Array, cfg: MelConfig = MelConfig()) -> jax.Array:
+    """Differentiable log-mel ``[B, T] -> [B, T // hop, n_mels]`` (or ``[T] -> [frames, mels]``)."""
+    single = jnp.ndim(audio) == 1
+    batch = audio[None] if single else audio
+    mel = magnitude(stft(batch, cfg)) @ mel_basis(cfg).T
+    out = jnp.log(jnp.maximum(mel, cfg.log_floor))
+    return out[0] if single else out
+
+
+def istft(spec: jax.Array, cfg: MelConfig) -> jax.Array:
+    """Inverse of :func:`stft` by weighted overlap-add: ``[B, F, num_freq] -> [B, F * hop]``."""
+    b, n, _ = spec.shape
+    pad = cfg.n_fft // 2
+    win = _window(cfg.n_fft, cfg.win_length)
+    frames = jnp.fft.irfft(spec, n=cfg.n_fft, axis=-1) * win  # [B, F, n_fft]
+    idx = (np.arange(n)[:, None] * cfg.hop_length + np.arange(cfg.n_fft)[None, :]).reshape(-1)
+    length = (n - 1) * cfg.hop_length + cfg.n_fft
+    signal = jnp.zeros((b, length), frames.dtype).at[:, idx].add(frames.reshape(b, -1))
+    norm = np.zeros(length, np.float32)
+    np.add.at(norm, idx, np.tile(win**2, n))
+    signal = signal / np.where(norm > 1e-8, norm, 1.0)
+    return signal[:, pad : pad + n * cfg.hop_length]
+
+
+def spectral_convergence(magnitude_target: jax.Array, audio: jax.Array, cfg: MelConfig):
+    """|| |STFT(audio)| - S ||_F / || S ||_F per batch item, for ``S`` of shape [B, F, bins]."""
+    est = jnp.abs(stft(audio, cfg, frames=magnitude_target.shape[1]))
+    num = jnp.linalg.norm((est - magnitude_target).reshape(est.shape[0], -1), axis=-1)
+    return num / jnp.linalg.norm(magnitude_target.reshape(est.shape[0], -1), axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "n_iter", "return_history"))
+def griffin_lim(
+    magnitude_target: jax.Array,
+    cfg: MelConfig,
+    n_iter: int = 60,
+    momentum: float = 0.99,
+    seed: int = 0,
+    return_history: bool = False,
+):
+    """Phase reconstruction from a linear magnitude ``[B, F, num_freq]`` -> audio ``[B, F*hop]``.
+
+    Griffin & Lim (1984) with the "fast" momentum of Perraudin et al. (2013), as librosa does;
+    ``momentum=0`` gives the classic algorithm. Starts from random phase. With
+    ``return_history`` also returns the spectral convergence after each iteration ``[n_iter, B]``.
+    """
+    mag = jnp.asarray(magnitude_target, jnp.float32)
+    phase = jax.random.uniform(jax.random.PRNGKey(seed), mag.shape, minval=0, maxval=2 * jnp.pi)
+    length_frames = mag.shape[1]
+
+    def project(angles):
+        audio = istft(mag * angles, cfg)
+        rebuilt = stft(audio, cfg, frames=length_frames)
+        return audio, rebuilt
+
+    def body(carry, _):
+        angles, prev = carry
+        _, rebuilt = project(angles)
+        accel = rebuilt - (momentum / (1 + momentum)) * prev
+        angles = accel / (jnp.abs(accel) + 1e-16)
+        sc = jnp.linalg.norm((jnp.abs(rebuilt) - mag).reshape(mag.shape[0], -1), axis=-1)
+        sc = sc / jnp.linalg.norm(mag.reshape(mag.shape[0], -1), axis=-1)
+        return (angles, rebuilt), sc
+
+    init = (jnp.exp(1j * phase).astype(jnp.complex64), jnp.zeros(mag.shape, jnp.complex64))
+    (angles, _), history = jax.lax.scan(body, init, None, length=n_iter)
+    audio = istft(mag * angles, cfg)
+    return (audio, history) if return_history else audio
+
+
+def mel_to_linear(logmel: jax.Array, cfg: MelConfig) -> jax.Array:
+    """Approximate linear magnitude from a log-mel ``[..., frames, n_mels]`` by the
+    pseudo-inverse of the filterbank (clamped at 1e-10), as Rayhane-mamah/Tacotron-2 does."""
+    inv = np.linalg.pinv(mel_basis(cfg)).astype(np.float32)  # [num_freq, n_mels]
+    return jnp.maximum(jnp.exp(logmel) @ inv.T, 1e-10)
+
+
+def mel_to_audio(logmel, cfg: MelConfig = MelConfig(), n_iter: int = 60, power: float = 1.5):
+    """Griffin-Lim vocoder for log-mels ``[B, F, n_mels]`` (or ``[F, n_mels]``) -> audio.
+
+    The magnitude is raised to ``power`` before phase reconstruction (1.5 in
+    Rayhane-mamah/Tacotron-2's hparams), which sharpens harmonics smeared by the mel inversion.
+    """
+    logmel = jnp.asarray(logmel)
+    single = logmel.ndim == 2
+    batch = logmel[None] if single else logmel
+    audio = griffin_lim(mel_to_linear(batch, cfg) ** power, cfg, n_iter=n_iter)
+    return audio[0] if single else audio

@@ -1,0 +1,103 @@
+"""The embedded default corpus: generated sentences spoken by libespeak-ng, in LJSpeech format.
+
+Layout written (and read by :mod:`tts_jax.data.ljspeech`), as in LJSpeech-1.1::
+
+    DIR/metadata.csv      id|text|normalized_text      (no header, UTF-8)
+    DIR/wavs/ID.wav       22,050 Hz mono PCM16
+    DIR/speakers.csv      id|voice                      (ours; LJSpeech has one speaker)
+
+The normalised text (cleaners applied) is what espeak speaks, so audio and the third column
+agree word for word. Leading and trailing silence is trimmed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tts_jax.errors import UserError
+
+
+def _speak_chunk(jobs: list[tuple[str, str, str]], wav_dir: str, rate: int, sample_rate: int):
+    """Worker: synthesise ``(id, normalized_text, voice)`` jobs and write their wavs."""
+    from tts_jax import audio, espeak
+
+    durations = []
+    for utt_id, text, voice in jobs:
+        wav = espeak.synthesize(text, voice=voice, rate=rate)
+        wav = audio.resample(wav, espeak.sample_rate(), sample_rate)
+        wav = audio.trim_silence(wav, top_db=50.0)
+        if wav.size == 0:
+            raise RuntimeError(f"espeak produced no audio for {utt_id}: {text!r}")
+        audio.save_wav(Path(wav_dir) / f"{utt_id}.wav", wav, sample_rate)
+        durations.append(len(wav) / sample_rate)
+    return durations
+
+
+def build_corpus(
+    out_dir: str | Path,
+    num_utterances: int,
+    seed: int = 0,
+    voices: tuple[str, ...] = ("en-us",),
+    sample_rate: int = 22050,
+    rate: int = 160,
+    workers: int | None = None,
+    prefix: str = "ESP",
+) -> dict:
+    """Writes an LJSpeech-format corpus of ``num_utterances`` and returns a summary dict.
+
+    ``voices`` are espeak voice names (see :func:`tts_jax.espeak.voices`); utterance ``i`` is
+    spoken by ``voices[i % len(voices)]``. Deterministic for ``seed``. Existing files in
+    ``out_dir`` are overwritten.
+    """
+    from tts_jax import espeak
+    from tts_jax.data.sentences import generate_sentences
+    from tts_jax.text.cleaners import english_cleaners
+
+    if num_utterances < 1:
+        raise UserError(f"--num-utterances must be >= 1, got {num_utterances}")
+    known = set(espeak.voices())
+    bad = [v for v in voices if v not in known]
+    if bad:
+        raise UserError(f"unknown espeak voice(s) {bad}; available: {sorted(known)}")
+
+    start = time.time()
+    out = Path(out_dir)
+    wav_dir = out / "wavs"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    texts = generate_sentences(num_utterances, seed=seed)
+    width = max(4, len(str(num_utterances)))
+    rows = []
+    for i, text in enumerate(texts):
+        utt_id = f"{prefix}{seed:03d}-{i + 1:0{width}d}"
+        rows.append((utt_id, text, english_cleaners(text), voices[i % len(voices)]))
+
+    jobs = [(r[0], r[2], r[3]) for r in rows]
+    workers = workers or min(4, multiprocessing.cpu_count())
+    chunks = [jobs[i::workers] for i in range(workers) if jobs[i::workers]]
+    if len(chunks) == 1:
+        durations = _speak_chunk(chunks[0], str(wav_dir), rate, sample_rate)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # libespeak-ng is per-process state
+        with concurrent.futures.ProcessPoolExecutor(len(chunks), mp_context=ctx) as pool:
+            futures = [pool.submit(_speak_chunk, c, str(wav_dir), rate, sample_rate)
+                       for c in chunks]
+            durations = [d for f in futures for d in f.result()]
+
+    with open(out / "metadata.csv", "w", encoding="utf-8") as f:
+        for utt_id, text, norm, _ in rows:
+            f.write(f"{utt_id}|{text}|{norm}\n")
+    with open(out / "speakers.csv", "w", encoding="utf-8") as f:
+        for utt_id, _, _, voice in rows:
+            f.write(f"{utt_id}|{voice}\n")
+    return {
+        "path": str(out),
+        "utterances": len(rows),
+        "hours": float(np.sum(durations)) / 3600.0,
+        "voices": list(voices),
+        "seconds": time.time() - start,
+    }
