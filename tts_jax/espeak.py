@@ -39,12 +39,20 @@ class _Espeak:
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [
-            ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
         ]
         self.sample_rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0
@@ -75,8 +83,9 @@ class _Espeak:
         self.lib.espeak_SetParameter(_PITCH, pitch, 0)
         data = text.encode("utf-8")
         self._chunks = []
-        status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
-                                       None, None)
+        status = self.lib.espeak_Synth(
+            data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+        )
         if status != 0:
             raise RuntimeError(f"espeak_Synth failed with status {status} for {text!r}")
         if not self._chunks:

@@ -84,8 +84,9 @@ def build_corpus(
     else:
         ctx = multiprocessing.get_context("spawn")  # libespeak-ng is per-process state
         with concurrent.futures.ProcessPoolExecutor(len(chunks), mp_context=ctx) as pool:
-            futures = [pool.submit(_speak_chunk, c, str(wav_dir), rate, sample_rate)
-                       for c in chunks]
+            futures = [
+                pool.submit(_speak_chunk, c, str(wav_dir), rate, sample_rate) for c in chunks
+            ]
             durations = [d for f in futures for d in f.result()]
 
     with open(out / "metadata.csv", "w", encoding="utf-8") as f:

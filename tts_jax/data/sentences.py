@@ -46,7 +46,9 @@ crisp tender ripe rotten fresh stale distant nearby northern southern eastern we
 """.split()
 
 # (present, past) forms, transitive.
-VERBS = [tuple(v.split("/")) for v in """
+VERBS = [
+    tuple(v.split("/"))
+    for v in """
 carry/carried borrow/borrowed build/built paint/painted repair/repaired discover/discovered
 examine/examined follow/followed deliver/delivered describe/described polish/polished
 measure/measured collect/collected gather/gathered hide/hid find/found lose/lost sell/sold
@@ -58,7 +60,8 @@ study/studied sketch/sketched photograph/photographed weigh/weighed count/counte
 wrap/wrapped fold/folded sew/sewed mend/mended guard/guarded watch/watched inspect/inspected
 defend/defended explain/explained announce/announced invent/invented design/designed
 decorate/decorated deliver/delivered rescue/rescued abandon/abandoned offer/offered
-""".split()]
+""".split()
+]
 
 ADVERBS = """
 quickly slowly quietly loudly carefully eagerly gladly rarely often suddenly gently boldly
@@ -89,8 +92,20 @@ TITLES = ["Mr.", "Mrs.", "Dr.", "Prof.", "Capt.", "Sgt.", "Rev.", "Gen.", "Col."
 MONTHS = """January February March April May June July August September October November
 December""".split()
 DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-PREPOSITIONS = ["near", "behind", "beside", "under", "above", "inside", "outside", "across",
-                "beyond", "towards", "around", "along"]
+PREPOSITIONS = [
+    "near",
+    "behind",
+    "beside",
+    "under",
+    "above",
+    "inside",
+    "outside",
+    "across",
+    "beyond",
+    "towards",
+    "around",
+    "along",
+]
 CONJUNCTIONS = ["and", "but", "so", "while", "because", "although", "until", "before", "after"]
 EXCLAIMS = ["Goodness", "Oh dear", "Well", "Indeed", "Look", "Hurry", "Listen", "Alas"]
 

@@ -13,8 +13,11 @@ import inflect
 
 _engine = inflect.engine()
 
-_CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
-               "€": ("euro", "euros", "cent", "cents")}
+_CURRENCIES = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+}
 
 _thousands_sep = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _money = re.compile(r"([$£€])\s?(\d+)(?:\.(\d{1,2}))?(?:\s?(million|billion|thousand))?\b")
@@ -23,8 +26,7 @@ _decimal = re.compile(r"\b(\d+)\.(\d+)\b")
 _ordinal = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _time = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _number = re.compile(r"\d+")
-_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
-           "december")
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _month_day = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}})\b(?!:)", re.IGNORECASE)
 
 

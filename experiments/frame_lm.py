@@ -1,0 +1,35 @@
+"""Causal conv mel predictor: the trainer's smoke-test family (tts_jax/models/frame_lm.py).
+
+Variants: ``cpu`` (default; a couple of minutes on 2 cores) and ``tiny`` (tests).
+"""
+
+from tts_jax.config import base_config
+
+
+def get_config(variant: str = "cpu"):
+    c = base_config()
+    c.model.family = "frame_lm"
+    c.model.channels = 64
+    c.model.kernel_size = 5
+    c.model.num_layers = 2
+    c.model.dropout = 0.1
+    c.optim.learning_rate = 2e-3
+    c.optim.grad_clip_norm = 1.0
+    c.train.batch_size = 16
+    c.train.num_steps = 300
+    c.train.checkpoint_every = 100
+    c.train.eval_every = 100
+    if variant == "tiny":
+        c.model.channels = 16
+        c.model.num_layers = 1
+        c.train.batch_size = 4
+        c.train.num_steps = 12
+        c.train.checkpoint_every = 4
+        c.train.log_every = 1
+        c.train.eval_every = 6
+        c.train.eval_batches = 1
+        c.train.progress = False
+        c.data.num_buckets = 3
+    elif variant != "cpu":
+        raise ValueError(f"unknown variant {variant!r}; expected 'cpu' or 'tiny'")
+    return c

@@ -1,0 +1,251 @@
+"""``tts-jax``: the command line.
+
+    tts-jax corpus     --out DIR --num-utterances N [--seed S] [--voice V ...]
+    tts-jax prepare    --data DIR [--config FILE[:VARIANT]]
+    tts-jax train      --config FILE[:VARIANT] --workdir DIR [--config.a.b=VALUE ...]
+    tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
+    tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
+
+User mistakes print ``error: ...`` and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tts_jax.errors import UserError
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
+
+
+def load_config(spec: str, overrides: list[str] = ()):
+    """``FILE.py[:VARIANT]`` plus ``--config.a.b=value`` overrides -> a locked ConfigDict.
+
+    Uses ml_collections' own config-file flag, so overrides are type-checked against the
+    config's fields.
+    """
+    from absl import flags
+    from ml_collections import config_flags
+
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "experiment config", flag_values=fv)
+    path = spec.split(":", 1)[0]
+    if not Path(path).is_file():
+        raise UserError(f"config file not found: {path} (expected experiments/NAME.py[:VARIANT])")
+    try:
+        fv(["tts-jax", f"--config={spec}", *overrides])
+        return fv.config
+    except flags.Error as e:
+        raise UserError(f"bad config or override: {e}") from None
+    except (ValueError, KeyError, AttributeError, TypeError) as e:
+        raise UserError(f"cannot load config {spec!r}: {e}") from None
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    overrides = [a for a in argv if a.startswith("--config.")]
+    rest = [a for a in argv if not a.startswith("--config.")]
+    return rest, overrides
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_corpus(args) -> int:
+    from tts_jax.data.corpus import build_corpus
+
+    out = Path(args.out)
+    meta = out / "metadata.csv"
+    if meta.is_file() and not args.force:
+        n = sum(1 for line in meta.read_text().splitlines() if line)
+        if n == args.num_utterances:
+            print(f"corpus: {out} already has {n} utterances (use --force to rebuild)")
+            return 0
+        raise UserError(
+            f"{out} already holds a corpus of {n} utterances; pass --force to overwrite it"
+        )
+    voices = tuple(v for group in args.voice for v in group.split(",")) or ("en-us",)
+    info = build_corpus(
+        out, args.num_utterances, seed=args.seed, voices=voices, workers=args.workers
+    )
+    print(
+        f"corpus: {info['utterances']} utterances, {info['hours']:.2f} h of audio, "
+        f"voices {info['voices']}, written to {out} in {info['seconds']:.1f} s"
+    )
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from tts_jax.audio import MelConfig
+    from tts_jax.data.ljspeech import open_corpus
+
+    if args.config:
+        config = load_config(args.config, args.overrides)
+        mel = MelConfig.from_config(config.data)
+        fractions = tuple(config.data.split_fractions)
+        data_dir = config.data.tfds_data_dir
+    else:
+        mel, fractions, data_dir = MelConfig(), (0.95, 0.025, 0.025), None
+    corpus = open_corpus(args.data, mel, fractions, tfds_data_dir=data_dir)
+    for name, split in corpus.splits.items():
+        hours = split.num_samples.sum() / mel.sample_rate / 3600
+        print(
+            f"prepare: {name:10s} {len(split):6d} utterances  {hours:6.2f} h  "
+            f"frames {split.num_frames.min()}..{split.num_frames.max()}"
+        )
+    return 0
+
+
+def cmd_train(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tts-jax train")
+    parser.add_argument("--config", required=True, help="experiments/NAME.py[:VARIANT]")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() first (multi-host)",
+    )
+    rest, overrides = _split_overrides(argv)
+    args = parser.parse_args(rest)
+    config = load_config(args.config, overrides)
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    from tts_jax.train.loop import train_and_evaluate
+
+    state = train_and_evaluate(config, args.workdir)
+    print(f"train: workdir {args.workdir} at step {int(state.step)}")
+    return 0
+
+
+def load_workdir_config(workdir: str | Path):
+    """The resolved config a training run saved in its workdir."""
+    from ml_collections import ConfigDict
+
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{workdir} is not a training workdir: {path} is missing")
+    return ConfigDict(json.loads(path.read_text()))
+
+
+def cmd_synthesize(args) -> int:
+    from tts_jax.train.family import get_family
+
+    config = load_workdir_config(args.workdir)
+    family = get_family(config.model.family)
+    synthesize = getattr(family, "synthesize", None)
+    if synthesize is None:
+        raise UserError(
+            f"the model in {args.workdir} (family {config.model.family!r}) does not turn text "
+            "into speech; train a text-to-mel model such as experiments/tacotron2.py"
+        )
+    synthesize(config, args)
+    return 0
+
+
+def cmd_vocode(args) -> int:
+    import numpy as np
+
+    from tts_jax import audio
+
+    mel_path = Path(args.mel)
+    if not mel_path.is_file():
+        raise UserError(f"mel file not found: {mel_path}")
+    mel = np.load(mel_path)
+    cfg = (
+        audio.MelConfig.from_config(load_workdir_config(args.workdir).data)
+        if args.workdir
+        else audio.MelConfig()
+    )
+    if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
+        raise UserError(f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}]")
+    if args.vocoder != "griffin-lim":
+        raise UserError(f"--vocoder {args.vocoder!r}: only 'griffin-lim' is available")
+    wav = np.asarray(audio.mel_to_audio(mel, cfg, n_iter=args.iterations))
+    audio.save_wav(args.out, wav, cfg.sample_rate)
+    print(f"vocode: {len(wav) / cfg.sample_rate:.2f} s written to {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tts-jax", description="Neural speech synthesis in JAX.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("corpus", help="speak generated sentences with espeak (LJSpeech format)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--num-utterances", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--voice",
+        action="append",
+        default=[],
+        help="espeak voice(s), repeatable or comma-separated (default en-us)",
+    )
+    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--force", action="store_true", help="overwrite an existing corpus")
+    c.set_defaults(func=cmd_corpus)
+
+    pr = sub.add_parser("prepare", help="build the TFDS dataset of an LJSpeech-format folder")
+    pr.add_argument("--data", required=True, help="corpus folder, or tfds:ljspeech")
+    pr.add_argument("--config", default=None, help="take front-end settings from this config")
+    pr.set_defaults(func=cmd_prepare)
+
+    sub.add_parser("train", help="train: --config FILE[:VARIANT] --workdir DIR [--config.x=v]")
+
+    s = sub.add_parser("synthesize", help="text to speech with a trained model")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--text", action="append", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--vocoder", default="griffin-lim")
+    s.set_defaults(func=cmd_synthesize)
+
+    v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")
+    v.add_argument("--mel", required=True)
+    v.add_argument("--out", required=True)
+    v.add_argument("--workdir", default=None, help="take front-end settings from this run")
+    v.add_argument("--vocoder", default="griffin-lim")
+    v.add_argument("--iterations", type=int, default=60)
+    v.set_defaults(func=cmd_vocode)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _quiet_libraries()
+    try:
+        if argv and argv[0] == "train":
+            return cmd_train(argv[1:])
+        parser = _parser()
+        args, extra = parser.parse_known_args(argv)
+        rest, overrides = _split_overrides(extra)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = overrides
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

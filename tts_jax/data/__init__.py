@@ -1,0 +1,1 @@
+"""Corpora, TFDS and batching."""

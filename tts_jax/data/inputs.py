@@ -1,0 +1,88 @@
+"""Config -> corpus and batch iterators, for families to use in their ``make_data``."""
+
+from __future__ import annotations
+
+from tts_jax import audio
+from tts_jax.data.ljspeech import Corpus, open_corpus
+from tts_jax.data.pipeline import AudioSegments, TextMelBatches
+from tts_jax.text import TextConfig
+from tts_jax.train.family import Data
+
+
+def mel_config(config) -> audio.MelConfig:
+    return audio.MelConfig.from_config(config.data)
+
+
+def corpus_from_config(config) -> Corpus:
+    return open_corpus(
+        config.data.path,
+        mel_config(config),
+        tuple(config.data.split_fractions),
+        tfds_data_dir=config.data.tfds_data_dir,
+    )
+
+
+def text_mel_data(config, process_index: int, process_count: int, frames_multiple: int = 1):
+    """Training and validation :class:`TextMelBatches` as the trainer's :class:`Data`."""
+    corpus = corpus_from_config(config)
+    text = TextConfig.from_config(config.data.text)
+    common = dict(
+        text=text,
+        seed=config.seed,
+        frames_multiple=frames_multiple,
+        num_buckets=config.data.num_buckets,
+        process_index=process_index,
+        process_count=process_count,
+        prefetch=config.data.prefetch,
+        log_floor=mel_config(config).log_floor,
+    )
+    train = TextMelBatches(
+        corpus.split("train"), config.train.batch_size, max_frames=config.data.max_frames, **common
+    )
+
+    def eval_batches():
+        val = TextMelBatches(
+            corpus.split("validation"),
+            config.train.batch_size,
+            shuffle=False,
+            drop_remainder=False,
+            **common,
+        )
+        return val.epoch_batches()
+
+    shapes = train.shapes()
+    describe = (
+        f"data: {len(corpus.split('train'))} training utterances "
+        f"({train.dropped} longer than {config.data.max_frames} frames skipped), "
+        f"{len(train)} batches per epoch",
+        f"data: {len(shapes)} padded (text, frames) shapes -> at most {len(shapes)} "
+        f"compilations of the train step: {shapes}",
+    )
+    return Data(train=train, eval=eval_batches, describe=describe)
+
+
+def audio_segment_data(config, process_index: int, process_count: int, segment_length: int):
+    """Training and validation :class:`AudioSegments` (vocoders) as the trainer's :class:`Data`."""
+    corpus = corpus_from_config(config)
+    common = dict(
+        seed=config.seed,
+        process_index=process_index,
+        process_count=process_count,
+        prefetch=config.data.prefetch,
+        log_floor=mel_config(config).log_floor,
+    )
+    train = AudioSegments(corpus.split("train"), config.train.batch_size, segment_length, **common)
+
+    def eval_batches():
+        val = AudioSegments(
+            corpus.split("validation"),
+            config.train.batch_size,
+            segment_length,
+            shuffle=False,
+            drop_remainder=False,
+            **common,
+        )
+        return val.epoch_batches()
+
+    describe = (f"data: {len(train)} batches of {segment_length}-sample segments per epoch",)
+    return Data(train=train, eval=eval_batches, describe=describe)

@@ -1,0 +1,62 @@
+"""Summaries: TensorBoard event files (tensorboardX, no TensorFlow) and a metrics.jsonl log.
+
+Only process 0 writes. Images are HxWx3 uint8 or float in [0, 1]; audio is mono float [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+
+class SummaryWriter:
+    def __init__(self, workdir: str | Path):
+        self.active = jax.process_index() == 0
+        self.path = Path(workdir) / "metrics.jsonl"
+        self._tb = None
+        if self.active:
+            from tensorboardX import SummaryWriter as TBWriter
+
+            self._tb = TBWriter(str(Path(workdir) / "tensorboard"))
+
+    def scalars(self, step: int, values: dict, prefix: str = "train") -> None:
+        if not self.active:
+            return
+        clean = {k: float(v) for k, v in values.items()}
+        for k, v in clean.items():
+            self._tb.add_scalar(f"{prefix}/{k}", v, step)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": int(step), "split": prefix, **clean}) + "\n")
+
+    def images(self, step: int, images: dict, prefix: str = "eval") -> None:
+        if not self.active:
+            return
+        for k, img in images.items():
+            self._tb.add_image(f"{prefix}/{k}", np.asarray(img), step, dataformats="HWC")
+
+    def audio(self, step: int, clips: dict, sample_rate: int, prefix: str = "eval") -> None:
+        if not self.active:
+            return
+        for k, wav in clips.items():
+            wav = np.clip(np.asarray(wav, np.float32), -1, 1)
+            self._tb.add_audio(f"{prefix}/{k}", wav, step, sample_rate=sample_rate)
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_metrics(workdir: str | Path, split: str = "train") -> list[dict]:
+    """Rows of ``metrics.jsonl`` for ``split``, in the order written."""
+    path = Path(workdir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("split") == split]
