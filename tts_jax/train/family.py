@@ -48,7 +48,9 @@ def get_family(name: str) -> Family:
         module = importlib.import_module(f"tts_jax.models.{name}")
     except ModuleNotFoundError as e:
         if e.name == f"tts_jax.models.{name}":
-            raise UserError(f"unknown model family {name!r} (no module tts_jax.models.{name})")
+            raise UserError(
+                f"unknown model family {name!r} (no module tts_jax.models.{name})"
+            ) from None
         raise
     family = getattr(module, "FAMILY", None)
     if not isinstance(family, Family):
