@@ -29,7 +29,7 @@ def _speak_chunk(jobs: list[tuple[str, str, str]], wav_dir: str, rate: int, samp
     durations = []
     for utt_id, text, voice in jobs:
         wav = espeak.synthesize(text, voice=voice, rate=rate)
-        wav = audio.resample(wav, espeak.sample_rate(), sample_rate)
+        wav = audio.resample(wav, espeak.SAMPLE_RATE, sample_rate)
         wav = audio.trim_silence(wav, top_db=50.0)
         if wav.size == 0:
             raise RuntimeError(f"espeak produced no audio for {utt_id}: {text!r}")

@@ -1,0 +1,48 @@
+"""Shared fixtures: one small espeak corpus (and its TFDS dataset) per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NUM_UTTERANCES = 20
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    """A 20-utterance LJSpeech-format corpus, prepared as TFDS (built once per session)."""
+    from tts_jax.data.corpus import build_corpus
+    from tts_jax.data.ljspeech import prepare
+
+    out = tmp_path_factory.mktemp("corpus")
+    build_corpus(out, NUM_UTTERANCES, seed=7, workers=1)
+    prepare(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus(corpus_dir):
+    from tts_jax.data.ljspeech import open_corpus
+
+    return open_corpus(corpus_dir)
+
+
+def run_cli(args: list[str], *, devices: int = 1, timeout: float = 300, env=None):
+    """Runs ``python -m tts_jax.cli ARGS`` in a fresh process with ``devices`` fake CPUs."""
+    full_env = dict(os.environ)
+    full_env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    full_env["JAX_PLATFORMS"] = "cpu"
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tts_jax.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
+    )
