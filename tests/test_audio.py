@@ -12,9 +12,17 @@ CFG = audio.MelConfig()
 
 def librosa_log_mel(x, cfg=CFG):
     mel = librosa.feature.melspectrogram(
-        y=x, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-        win_length=cfg.win_length, center=True, pad_mode="reflect", power=1.0,
-        n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax,
+        y=x,
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        center=True,
+        pad_mode="reflect",
+        power=1.0,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
     )
     return np.log(np.maximum(mel, cfg.log_floor)).T[: len(x) // cfg.hop_length]
 
@@ -100,8 +108,9 @@ def test_wav_io_resample_trim_normalize(tmp_path):
     audio.save_wav(tmp_path / "a.wav", padded, 22050)
     back = audio.load_wav(tmp_path / "a.wav", 22050)
     np.testing.assert_allclose(back, padded, atol=1 / 32767 + 1e-6)
-    assert len(audio.load_wav(tmp_path / "a.wav", 16000)) == pytest.approx(len(padded) * 16000 /
-                                                                           22050, abs=2)
+    assert len(audio.load_wav(tmp_path / "a.wav", 16000)) == pytest.approx(
+        len(padded) * 16000 / 22050, abs=2
+    )
     trimmed = audio.trim_silence(back)
     assert len(x) - 1024 <= len(trimmed) <= len(x) + 1024
     assert np.max(np.abs(audio.peak_normalize(x, 0.9))) == pytest.approx(0.9, abs=1e-6)

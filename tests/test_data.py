@@ -129,8 +129,10 @@ def test_plans_are_deterministic_and_resumable(corpus):
 def test_each_host_reads_its_own_rows(corpus):
     split = corpus.split("train")
     whole = TextMelBatches(split, 4, seed=1, prefetch=0)
-    hosts = [TextMelBatches(split, 4, seed=1, prefetch=0, process_index=p, process_count=2)
-             for p in range(2)]
+    hosts = [
+        TextMelBatches(split, 4, seed=1, prefetch=0, process_index=p, process_count=2)
+        for p in range(2)
+    ]
     for i in range(len(whole)):
         g = whole.batch_at(0, i)
         parts = [h.batch_at(0, i) for h in hosts]

@@ -15,7 +15,10 @@ from tts_jax.text.cleaners import english_cleaners
         ("Dr. Smith paid $3.50.", "doctor smith paid three dollars, fifty cents."),
         ("It cost $1,250,000.", "it cost one million two hundred fifty thousand dollars."),
         ("About 12% of £2 million", "about twelve percent of two million pounds"),
-        ("On March 3, 1984 at 10:05 a.m.", "on march third, nineteen eighty-four at ten oh five a m."),
+        (
+            "On March 3, 1984 at 10:05 a.m.",
+            "on march third, nineteen eighty-four at ten oh five a m.",
+        ),
         ("The 21st of May, 1905", "the twenty-first of may, nineteen oh five"),
         ("In 2005 and 1900", "in two thousand five and nineteen hundred"),
         ("Mr. and Mrs. Jones, Prof. Lee", "mister and missus jones, professor lee"),

@@ -12,6 +12,7 @@ User mistakes print ``error: ...`` and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import os
@@ -39,18 +40,35 @@ def load_config(spec: str, overrides: list[str] = ()):
     from absl import flags
     from ml_collections import config_flags
 
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "experiment config", flag_values=fv)
     path = spec.split(":", 1)[0]
     if not Path(path).is_file():
         raise UserError(f"config file not found: {path} (expected experiments/NAME.py[:VARIANT])")
+    argv = ["tts-jax", f"--config={spec}", *overrides]
+    fv = flags.FlagValues()
     try:
-        fv(["tts-jax", f"--config={spec}", *overrides])
+        # sys_argv: the flag looks for its overrides there (by default in sys.argv).
+        config_flags.DEFINE_config_file(
+            "config", None, "experiment config", flag_values=fv, sys_argv=argv
+        )
+        fv(argv)
         return fv.config
-    except flags.Error as e:
-        raise UserError(f"bad config or override: {e}") from None
-    except (ValueError, KeyError, AttributeError, TypeError) as e:
-        raise UserError(f"cannot load config {spec!r}: {e}") from None
+    except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
+        raise UserError(f"bad config or override ({spec}): {_plain_message(e)}") from None
+
+
+def _plain_message(e: Exception) -> str:
+    """The useful words of an absl / ml_collections error (which may embed a traceback or the
+    repr of a KeyError) on one line."""
+    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    if text[:1] in "'\"" and text[-1:] == text[:1]:
+        try:
+            text = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            pass
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):
+        lines = lines[-1:]
+    return " ".join(lines)
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:

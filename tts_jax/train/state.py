@@ -52,7 +52,7 @@ def make_train_step(loss_fn: LossFn, schedule: optax.Schedule | None = None):
         (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
         if schedule is not None:
             metrics["learning_rate"] = schedule(state.step)
         new_state = state.replace(
