@@ -5,6 +5,9 @@
     tts-jax train      --config FILE[:VARIANT] --workdir DIR [--config.a.b=VALUE ...]
     tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
+    tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
+    tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
+    tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
 
 User mistakes print ``error: ...`` and exit with status 2, without a traceback.
 """
@@ -199,6 +202,42 @@ def cmd_vocode(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from tts_jax.eval.evaluate import evaluate_pairs, folder_pairs, griffin_lim_pairs
+
+    sr = args.sample_rate
+    if args.reference_dir or args.synthesized_dir:
+        if not (args.reference_dir and args.synthesized_dir):
+            raise UserError("--reference-dir and --synthesized-dir go together")
+        pairs = folder_pairs(args.reference_dir, args.synthesized_dir, sr)
+        title, meta = Path(args.synthesized_dir).name, {"reference_dir": args.reference_dir}
+    elif args.data:
+        if args.reference != "griffin-lim":
+            raise UserError("with --data, pass --reference griffin-lim (copy-synthesis floor)")
+        from tts_jax.data.ljspeech import open_corpus
+
+        split = open_corpus(args.data).split(args.split)
+        pairs = griffin_lim_pairs(split, args.limit)
+        title = "Griffin-Lim (60 it.) copy-synthesis"
+        meta = {"data": args.data, "split": args.split, "limit": args.limit}
+    else:
+        raise UserError("give --reference-dir/--synthesized-dir, or --data with --reference")
+    result = evaluate_pairs(pairs, sr, args.out, title, meta, save_audio=args.save_audio)
+    print((Path(args.out) / "eval.md").read_text())
+    print(
+        f"evaluate: {result['utterances']} utterances ({result['failed']} failed) in "
+        f"{result['seconds']:.0f} s -> {args.out}/eval.json"
+    )
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from tts_jax import bench
+
+    bench.run(args.model, config_spec=args.config, quick=args.quick, out=args.out)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -241,6 +280,25 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--vocoder", default="griffin-lim")
     v.add_argument("--iterations", type=int, default=60)
     v.set_defaults(func=cmd_vocode)
+
+    e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
+    e.add_argument("--reference-dir")
+    e.add_argument("--synthesized-dir")
+    e.add_argument("--data", help="corpus folder, for --reference griffin-lim")
+    e.add_argument("--reference", default=None, help="griffin-lim: the training-free floor")
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int, default=50)
+    e.add_argument("--sample-rate", type=int, default=22050)
+    e.add_argument("--save-audio", type=int, default=0, help="keep this many synthesized wavs")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser("bench", help="time jitted functions; JSON lines appended to --out")
+    b.add_argument("model")
+    b.add_argument("--config", default=None)
+    b.add_argument("--quick", action="store_true", help="one repeat, small inputs")
+    b.add_argument("--out", default="runs/bench/results.jsonl")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -1,0 +1,76 @@
+"""Turn evaluation and benchmark JSON into the README's tables (numbers produced, not typed).
+
+    python tools/report.py eval runs/eval/*/eval.json [--readme README.md --section NAME]
+    python tools/report.py bench runs/bench/results.jsonl [--readme README.md --section NAME]
+
+With --readme, the table replaces what stands between ``<!-- BEGIN report:NAME -->`` and
+``<!-- END report:NAME -->`` in the README; otherwise it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tts_jax.eval.evaluate import markdown_table  # noqa: E402
+
+
+def eval_table(paths: list[str]) -> str:
+    return markdown_table([json.loads(Path(p).read_text()) for p in paths])
+
+
+def bench_table(paths: list[str]) -> str:
+    rows = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line]
+    rows = [r for r in rows if not r.get("quick")]
+    # Newest measurement per (benchmark, measure, config, batch, device).
+    latest = {}
+    for r in rows:
+        latest[(r["benchmark"], r.get("measure"), r.get("config"), r.get("batch"), r["device"])] = r
+    lines = [
+        "| benchmark | measure | batch | device | params | compile (s) | median (s) | "
+        "x real time | steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in latest.values():
+        xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else "–"
+        sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "–"
+        lines.append(
+            f"| {r['benchmark']} | {r.get('measure', '')} | {r.get('batch', '')} | "
+            f"{r['device']} | {r.get('params', 0):,} | {r['compile_s']:.2f} | "
+            f"{r['median_s']:.4f} | {xrt} | {sps} |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, section: str, table: str) -> None:
+    text = readme.read_text()
+    begin, end = f"<!-- BEGIN report:{section} -->", f"<!-- END report:{section} -->"
+    if begin not in text or end not in text:
+        sys.exit(f"{readme} has no {begin} ... {end} block")
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
+    readme.write_text(pattern.sub(lambda _: f"{begin}\n{table}\n{end}", text))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("kind", choices=["eval", "bench"])
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--readme")
+    p.add_argument("--section")
+    args = p.parse_args()
+    table = eval_table(args.paths) if args.kind == "eval" else bench_table(args.paths)
+    if args.readme:
+        if not args.section:
+            sys.exit("--readme needs --section")
+        update_readme(Path(args.readme), args.section, table)
+    else:
+        print(table)
+
+
+if __name__ == "__main__":
+    main()
