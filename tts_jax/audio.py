@@ -168,6 +168,15 @@ def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
     return np.log(np.maximum(mel, cfg.log_floor)).T.astype(np.float32)
 
 
+def log_linear_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """Log linear magnitude ``[T // hop, n_fft / 2 + 1]`` with the mel's framing and floor
+    (the target of Tacotron 2's optional post-CBHG head)."""
+    spec = librosa.stft(np.asarray(audio, np.float32), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                        win_length=cfg.win_length, window="hann", center=True, pad_mode="reflect")
+    mag = np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+    return np.log(np.maximum(mag, cfg.log_floor)).T.astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------------
 # JAX path (losses, Griffin-Lim)
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ def corpus_from_config(config) -> Corpus:
     )
 
 
-def text_mel_data(config, process_index: int, process_count: int, frames_multiple: int = 1):
+def text_mel_data(config, process_index: int, process_count: int, frames_multiple: int = 1,
+                  linear: bool = False):
     """Training and validation :class:`TextMelBatches` as the trainer's :class:`Data`."""
     corpus = corpus_from_config(config)
     text = TextConfig.from_config(config.data.text)
@@ -35,6 +36,7 @@ def text_mel_data(config, process_index: int, process_count: int, frames_multipl
         process_count=process_count,
         prefetch=config.data.prefetch,
         log_floor=mel_config(config).log_floor,
+        linear=linear,
     )
     train = TextMelBatches(
         corpus.split("train"), config.train.batch_size, max_frames=config.data.max_frames, **common

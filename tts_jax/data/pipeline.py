@@ -23,6 +23,8 @@ Batch layouts (global batch ``B``; this host gets ``B / process_count`` rows):
     valid         bool [B]          False on filler rows (only when ``drop_remainder=False``)
     index         int32 [B]         row of the utterance in its split (host side bookkeeping)
 
+    linears       float32 [B, T, F] log linear magnitudes (only with ``linear=True``)
+
 ``AudioSegments``  (vocoders)
     audio         float32 [B, S]    random S-sample segments aligned to frame boundaries
     mels          float32 [B, S / hop, M]
@@ -37,6 +39,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from tts_jax.audio import log_linear_np
 from tts_jax.data.ljspeech import Split
 from tts_jax.errors import UserError
 from tts_jax.text import TextConfig, text_to_ids
@@ -213,7 +216,9 @@ class TextMelBatches(_Batches):
         process_count: int = 1,
         prefetch: int = 2,
         log_floor: float = 1e-5,
+        linear: bool = False,
     ):
+        self.linear = linear
         self.ids = [text_to_ids(t, text) for t in split.texts]
         self.text_lengths = np.array([len(x) for x in self.ids])
         self.frames_multiple = frames_multiple
@@ -283,13 +288,20 @@ class TextMelBatches(_Batches):
         for j, row in enumerate(local):
             row = fill if row < 0 else row  # filler rows repeat a real one (valid=False)
             ids = self.ids[row]
-            mel = self.split.example(row)["mel"]
+            example = self.split.example(row)
+            mel = example["mel"]
             out["ids"][j, : len(ids)] = ids
             out["id_lengths"][j] = len(ids)
             out["mels"][j, : len(mel)] = mel
             out["mel_lengths"][j] = len(mel)
             out["mel_mask"][j, : len(mel)] = 1.0
             out["stop_targets"][j, : len(mel) - 1] = 0.0
+            if self.linear:
+                lin = log_linear_np(example["audio"], self.split.mel)
+                if "linears" not in out:
+                    out["linears"] = np.full((b, n_frames, lin.shape[1]), self.pad_value,
+                                             np.float32)
+                out["linears"][j, : len(lin)] = lin
         return out
 
 

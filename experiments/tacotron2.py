@@ -1,0 +1,98 @@
+"""Tacotron 2 configs. ``paper``: SPEC / Shen et al. 2018 sizes (batch 64, r = 1).
+``cpu``: narrower, r = 3, so that it aligns on the embedded espeak corpus on 2 CPU cores.
+``tiny``: tests. Same code for all three.
+
+    tts-jax train --config experiments/tacotron2.py:cpu --workdir runs/tacotron2_cpu
+"""
+
+from tts_jax.config import base_config
+from tts_jax.train.optim import TACOTRON2_SCHEDULE
+
+
+def get_config(variant: str = "paper"):
+    c = base_config()
+    c.model.family = "tacotron2"
+    m = c.model
+    m.reduction = 1
+    m.embedding_dim = 512
+    m.encoder_conv_channels = 512
+    m.encoder_conv_layers = 3
+    m.encoder_conv_kernel = 5
+    m.encoder_lstm_units = 256
+    m.attention_dim = 128
+    m.location_filters = 32
+    m.location_kernel = 31
+    m.prenet_units = (256, 256)
+    m.prenet_dropout = 0.5
+    m.decoder_lstm_units = 1024
+    m.decoder_lstm_layers = 2
+    m.zoneout = 0.1
+    m.dropout = 0.5
+    m.postnet_channels = 512
+    m.postnet_layers = 5
+    m.postnet_kernel = 5
+    m.linear_head = False
+    m.stop_pos_weight = 1.0
+    m.stop_loss_on_padding = False
+    m.l2_weight = 1e-6
+    m.max_decoder_steps = 1000
+
+    c.optim.name = "adam"
+    c.optim.b1, c.optim.b2, c.optim.eps = 0.9, 0.999, 1e-6
+    c.optim.grad_clip_norm = 1.0
+    c.optim.update(TACOTRON2_SCHEDULE)
+
+    c.train.batch_size = 64
+    c.train.num_steps = 300_000
+    c.train.checkpoint_every = 5000
+    c.train.eval_every = 5000
+    c.train.log_every = 100
+    c.data.max_frames = 1000
+
+    if variant == "paper":
+        pass
+    elif variant in ("cpu", "tiny"):
+        m.reduction = 3
+        m.embedding_dim = 128
+        m.encoder_conv_channels = 128
+        m.encoder_lstm_units = 64
+        m.attention_dim = 64
+        m.location_filters = 16
+        m.prenet_units = (128, 128)
+        m.decoder_lstm_units = 256
+        m.postnet_channels = 128
+        m.stop_loss_on_padding = True
+        m.max_decoder_steps = 400
+        c.train.batch_size = 16
+        c.train.num_steps = 20_000
+        c.train.checkpoint_every = 250
+        c.train.eval_every = 250
+        c.train.log_every = 25
+        c.train.eval_batches = 2
+        c.data.max_frames = 640
+        if variant == "tiny":
+            m.embedding_dim = 16
+            m.encoder_conv_channels = 16
+            m.encoder_conv_layers = 1
+            m.encoder_lstm_units = 8
+            m.attention_dim = 8
+            m.location_filters = 4
+            m.location_kernel = 7
+            m.prenet_units = (16, 16)
+            m.decoder_lstm_units = 32
+            m.decoder_lstm_layers = 2
+            m.postnet_channels = 16
+            m.postnet_layers = 2
+            m.max_decoder_steps = 80
+            c.train.batch_size = 4
+            c.train.num_steps = 10
+            c.train.checkpoint_every = 5
+            c.train.eval_every = 5
+            c.train.log_every = 1
+            c.train.eval_batches = 1
+            c.train.progress = False
+            c.data.num_buckets = 3
+            c.data.max_frames = 1000
+    else:
+        raise ValueError(f"unknown variant {variant!r}; expected 'paper', 'cpu' or 'tiny'")
+    return c
