@@ -36,6 +36,7 @@ def get_config(variant: str = "paper"):
     m.stop_loss_on_padding = False
     m.l2_weight = 1e-6
     m.max_decoder_steps = 1000
+    m.max_text_length = 300  # symbols; longer texts are refused at synthesis
 
     c.optim.name = "adam"
     c.optim.b1, c.optim.b2, c.optim.eps = 0.9, 0.999, 1e-6

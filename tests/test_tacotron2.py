@@ -29,8 +29,15 @@ def random_batch(b=3, n=12, t=24, seed=0, n_mels=80):
     mels = rng.normal(-5, 2, (b, t, n_mels)).astype(np.float32)
     mask = (np.arange(t)[None] < mel_lengths[:, None]).astype(np.float32)
     stop = (np.arange(t)[None] >= mel_lengths[:, None] - 1).astype(np.float32)
-    return {"ids": ids, "id_lengths": id_lengths, "mels": mels, "mel_lengths": mel_lengths,
-            "mel_mask": mask, "stop_targets": stop, "valid": np.ones(b, bool)}
+    return {
+        "ids": ids,
+        "id_lengths": id_lengths,
+        "mels": mels,
+        "mel_lengths": mel_lengths,
+        "mel_mask": mask,
+        "stop_targets": stop,
+        "valid": np.ones(b, bool),
+    }
 
 
 def init(cfg, batch, seed=0):
@@ -59,7 +66,8 @@ def test_parameter_difference_with_nvidia():
         "attention": 1024 * 128 + 512 * 128 + 128 + 2 * 32 * 31 + 32 * 128,
         "decoder_rnn": 4 * 1024 * (1024 + 512 + 1024) + 2 * 4 * 1024,
         "projections": (1536 * 80 + 80) + (1536 + 1),
-        "postnet": (80 * 512 * 5 + 512 + 1024) + 3 * (512 * 512 * 5 + 512 + 1024)
+        "postnet": (80 * 512 * 5 + 512 + 1024)
+        + 3 * (512 * 512 * 5 + 512 + 1024)
         + (512 * 80 * 5 + 80 + 160),
     }
     assert sum(nvidia.values()) == 28_193_153
@@ -91,13 +99,18 @@ def test_teacher_forced_scan_equals_free_running_loop():
         model = T.build_model(cfg)
         variables = {"params": state.params, **state.model_state}
         steps = 8
-        free = model.apply(variables, batch["ids"], batch["id_lengths"], method=T.Tacotron2.infer,
-                           max_decoder_steps=steps, stop_threshold=2.0)  # never stops
+        free = model.apply(
+            variables,
+            batch["ids"],
+            batch["id_lengths"],
+            method=T.Tacotron2.infer,
+            max_decoder_steps=steps,
+            stop_threshold=2.0,
+        )  # never stops
         assert bool(jnp.all(free["reached_max"])) and int(free["decoder_steps"]) == steps
         frames = free["mel_before"]
         lengths = jnp.full((3,), steps * r, jnp.int32)
-        tf = model.apply(variables, batch["ids"], batch["id_lengths"], frames, lengths,
-                         train=False)
+        tf = model.apply(variables, batch["ids"], batch["id_lengths"], frames, lengths, train=False)
         np.testing.assert_allclose(tf["mel_before"], frames, atol=1e-4)
         np.testing.assert_allclose(tf["mel_after"], free["mel_after"], atol=1e-4)
         np.testing.assert_allclose(tf["alignments"], free["alignments"], atol=1e-5)
@@ -119,8 +132,9 @@ def test_padding_changes_neither_loss_nor_gradients():
     pad_ids = np.arange(batch["ids"].shape[1])[None] >= batch["id_lengths"][:, None]
     other["ids"] = np.where(pad_ids, rng.integers(2, 60, batch["ids"].shape), batch["ids"])
     pad_frames = batch["mel_mask"] == 0
-    other["mels"] = np.where(pad_frames[..., None], rng.normal(3, 5, batch["mels"].shape),
-                             batch["mels"]).astype(np.float32)
+    other["mels"] = np.where(
+        pad_frames[..., None], rng.normal(3, 5, batch["mels"].shape), batch["mels"]
+    ).astype(np.float32)
     m1, p1 = loss_and_grads(batch)
     m2, p2 = loss_and_grads(other)
     for k in ("before", "after", "stop", "loss"):
@@ -136,8 +150,9 @@ def test_attention_sums_to_one_and_ignores_padding():
     cfg = config()
     batch = random_batch()
     state = init(cfg, batch)
-    out = T._apply(T.build_model(cfg), {"params": state.params, **state.model_state}, batch,
-                   train=False)
+    out = T._apply(
+        T.build_model(cfg), {"params": state.params, **state.model_state}, batch, train=False
+    )
     w = np.asarray(out["alignments"])  # [B, steps, N]
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
     pad = np.arange(w.shape[-1])[None, None] >= batch["id_lengths"][:, None, None]
@@ -152,15 +167,18 @@ def test_stop_loss_honours_pos_weight():
     for w in (1.0, 4.0):
         manual = -(w * targets * jnp.log(sig) + (1 - targets) * jnp.log(1 - sig))
         expected = float(jnp.sum(manual * mask) / 3)
-        assert float(T.weighted_stop_loss(logits, targets, mask, w)) == pytest.approx(expected,
-                                                                                    rel=1e-5)
+        assert float(T.weighted_stop_loss(logits, targets, mask, w)) == pytest.approx(
+            expected, rel=1e-5
+        )
     pos_only = T.weighted_stop_loss(logits, targets, mask * targets, 4.0)
-    assert float(pos_only) == pytest.approx(4 * float(T.weighted_stop_loss(logits, targets,
-                                                                             mask * targets, 1.0)))
+    assert float(pos_only) == pytest.approx(
+        4 * float(T.weighted_stop_loss(logits, targets, mask * targets, 1.0))
+    )
     # pos_weight 1 is plain sigmoid cross-entropy.
     plain = optax.sigmoid_binary_cross_entropy(logits, targets)
     assert float(T.weighted_stop_loss(logits, targets, mask, 1.0)) == pytest.approx(
-        float(jnp.sum(plain * mask) / 3), rel=1e-5)
+        float(jnp.sum(plain * mask) / 3), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("r", [2, 3])
@@ -174,8 +192,16 @@ def test_reduction_factor_feeds_the_last_frame_of_each_group(r):
     variables = {"params": state.params, **state.model_state}
 
     def before(mels):
-        return np.asarray(model.apply(variables, batch["ids"], batch["id_lengths"], mels,
-                                      batch["mel_lengths"], train=False)["mel_before"])
+        return np.asarray(
+            model.apply(
+                variables,
+                batch["ids"],
+                batch["id_lengths"],
+                mels,
+                batch["mel_lengths"],
+                train=False,
+            )["mel_before"]
+        )
 
     base = before(batch["mels"])
     assert base.shape == (3, t, 80)
@@ -193,8 +219,9 @@ def test_zoneout_cell():
     cell = ZoneoutLSTMCell(64, zoneout=0.5, deterministic=False)
     carry = (jnp.ones((8, 64)), jnp.ones((8, 64)) * 2)
     x = jnp.ones((8, 16))
-    params = cell.init({"params": jax.random.PRNGKey(0), "zoneout": jax.random.PRNGKey(1)},
-                       carry, x)
+    params = cell.init(
+        {"params": jax.random.PRNGKey(0), "zoneout": jax.random.PRNGKey(1)}, carry, x
+    )
     (c, h), out = cell.apply(params, carry, x, rngs={"zoneout": jax.random.PRNGKey(2)})
     kept = np.asarray(h == 2.0)
     assert 0.4 < kept.mean() < 0.6 and np.array_equal(out, h)
@@ -211,9 +238,15 @@ def test_inference_stops_per_utterance():
     model = T.build_model(cfg)
     variables = {"params": state.params, **state.model_state}
     # An untrained stop projection hovers around probability 0.5: threshold 0 stops at once.
-    out = model.apply(variables, batch["ids"], batch["id_lengths"], method=T.Tacotron2.infer,
-                      max_decoder_steps=10, stop_threshold=0.0,
-                      rngs={"dropout": jax.random.PRNGKey(0)})
+    out = model.apply(
+        variables,
+        batch["ids"],
+        batch["id_lengths"],
+        method=T.Tacotron2.infer,
+        max_decoder_steps=10,
+        stop_threshold=0.0,
+        rngs={"dropout": jax.random.PRNGKey(0)},
+    )
     assert np.all(np.asarray(out["lengths"]) == 1) and not np.any(out["reached_max"])
     assert int(out["decoder_steps"]) == 1
 
@@ -223,10 +256,12 @@ def test_overfits_four_utterances(corpus):
 
     # Prenet dropout off: with it the tiny decoder can only fit the mean spectrum in this
     # budget (it plateaus near 7x); without it the previous frame gets through.
-    cfg = config(**{"optim.learning_rate": 1e-2, "model.prenet_dropout": 0.0,
-                    "model.decoder_lstm_units": 64})
-    batches = TextMelBatches(corpus.split("train"), 4, frames_multiple=cfg.model.reduction,
-                             shuffle=False, prefetch=0)
+    cfg = config(
+        **{"optim.learning_rate": 1e-2, "model.prenet_dropout": 0.0, "model.decoder_lstm_units": 64}
+    )
+    batches = TextMelBatches(
+        corpus.split("train"), 4, frames_multiple=cfg.model.reduction, shuffle=False, prefetch=0
+    )
     batch = batches.batch_at(0, 0)
     state = init(cfg, batch)
     step = jax.jit(T.train_step(cfg))
@@ -236,3 +271,53 @@ def test_overfits_four_utterances(corpus):
         mel = float(metrics["before"] + metrics["after"])
         first = first or mel
     assert mel < first / 10, (first, mel)
+
+
+def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus, capsys):
+    import json
+
+    import soundfile as sf
+
+    from tts_jax.cli import main
+    from tts_jax.train.loop import train_and_evaluate
+
+    workdir = tmp_path / "w"
+    train_and_evaluate(
+        config(
+            **{
+                "data.path": str(corpus_dir),
+                "train.num_steps": 2,
+                "train.checkpoint_every": 2,
+                "train.eval_every": 2,
+            }
+        ),
+        workdir,
+    )
+    texts = [
+        "Hello there, Dr. Smith.",
+        "A second sentence with 3 numbers, and $4.50!",
+        "Short.",
+        "Yet another one; it is longer than the others by a good margin.",
+    ]
+    args = ["synthesize", "--workdir", str(workdir), "--out", str(tmp_path / "s" / "out.wav")]
+    for t in texts:
+        args += ["--text", t]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "4 text(s), 1 compiled shape(s)" in printed  # one text bucket for all four
+    for i in range(4):
+        info = sf.info(str(tmp_path / "s" / f"out_{i:02d}.wav"))
+        assert info.samplerate == 22050 and info.frames > 0
+        assert (tmp_path / "s" / f"out_{i:02d}_alignment.png").stat().st_size > 1000
+        assert (tmp_path / "s" / f"out_{i:02d}_mel.png").stat().st_size > 1000
+    assert main(["synthesize", "--workdir", str(workdir), "--out", "x.wav", "--text", " "]) == 2
+    assert "empty" in capsys.readouterr().err
+
+    gta = tmp_path / "gta"
+    assert main(["gta", "--workdir", str(workdir), "--out", str(gta), "--split", "train"]) == 0
+    index = json.loads((gta / "index.json").read_text())
+    split = corpus.split("train")
+    assert sorted(u["id"] for u in index["utterances"]) == sorted(split.ids)
+    for i, utt in enumerate(split.ids):
+        mel = np.load(gta / f"{utt}.npy")
+        assert mel.shape == (len(split.example(i)["audio"]) // 256, 80)

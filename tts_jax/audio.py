@@ -171,8 +171,15 @@ def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
 def log_linear_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
     """Log linear magnitude ``[T // hop, n_fft / 2 + 1]`` with the mel's framing and floor
     (the target of Tacotron 2's optional post-CBHG head)."""
-    spec = librosa.stft(np.asarray(audio, np.float32), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                        win_length=cfg.win_length, window="hann", center=True, pad_mode="reflect")
+    spec = librosa.stft(
+        np.asarray(audio, np.float32),
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+    )
     mag = np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
     return np.log(np.maximum(mag, cfg.log_floor)).T.astype(np.float32)
 
@@ -296,7 +303,13 @@ def mel_to_audio(logmel, cfg: MelConfig = MelConfig(), n_iter: int = 60, power: 
     logmel = jnp.asarray(logmel)
     single = logmel.ndim == 2
     batch = logmel[None] if single else logmel
+    frames = batch.shape[1]
+    if frames < 4:  # the STFT needs more than n_fft / 2 samples: pad with silence, trim after
+        batch = jnp.pad(
+            batch, ((0, 0), (0, 4 - frames), (0, 0)), constant_values=float(np.log(cfg.log_floor))
+        )
     linear = mel_to_linear(batch, cfg)
     peak = jnp.max(linear, axis=(1, 2), keepdims=True)
     audio = griffin_lim(peak * (linear / peak) ** power, cfg, n_iter=n_iter)
+    audio = audio[:, : frames * cfg.hop_length]
     return audio[0] if single else audio

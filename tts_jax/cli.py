@@ -4,6 +4,7 @@
     tts-jax prepare    --data DIR [--config FILE[:VARIANT]]
     tts-jax train      --config FILE[:VARIANT] --workdir DIR [--config.a.b=VALUE ...]
     tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
+    tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
@@ -168,13 +169,28 @@ def cmd_synthesize(args) -> int:
 
     config = load_workdir_config(args.workdir)
     family = get_family(config.model.family)
-    synthesize = getattr(family, "synthesize", None)
-    if synthesize is None:
+    if family.synthesize is None:
         raise UserError(
             f"the model in {args.workdir} (family {config.model.family!r}) does not turn text "
             "into speech; train a text-to-mel model such as experiments/tacotron2.py"
         )
-    synthesize(config, args)
+    family.synthesize(config, args)
+    return 0
+
+
+def cmd_gta(args) -> int:
+    from tts_jax.models.tacotron2 import export_gta
+
+    config = load_workdir_config(args.workdir)
+    if config.model.family != "tacotron2":
+        raise UserError(
+            f"gta needs a Tacotron 2 workdir; {args.workdir} holds {config.model.family!r}"
+        )
+    index = export_gta(args.workdir, args.out, args.split, args.batch_size)
+    print(
+        f"gta: {len(index['utterances'])} teacher-forced mels of split {args.split!r} "
+        f"(model step {index['step']}) written to {args.out}"
+    )
     return 0
 
 
@@ -272,6 +288,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--vocoder", default="griffin-lim")
     s.set_defaults(func=cmd_synthesize)
+
+    g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
+    g.add_argument("--workdir", required=True)
+    g.add_argument("--out", required=True)
+    g.add_argument("--split", default="train")
+    g.add_argument("--batch-size", type=int, default=16)
+    g.set_defaults(func=cmd_gta)
 
     v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")
     v.add_argument("--mel", required=True)

@@ -22,8 +22,9 @@ def corpus_from_config(config) -> Corpus:
     )
 
 
-def text_mel_data(config, process_index: int, process_count: int, frames_multiple: int = 1,
-                  linear: bool = False):
+def text_mel_data(
+    config, process_index: int, process_count: int, frames_multiple: int = 1, linear: bool = False
+):
     """Training and validation :class:`TextMelBatches` as the trainer's :class:`Data`."""
     corpus = corpus_from_config(config)
     text = TextConfig.from_config(config.data.text)

@@ -299,8 +299,9 @@ class TextMelBatches(_Batches):
             if self.linear:
                 lin = log_linear_np(example["audio"], self.split.mel)
                 if "linears" not in out:
-                    out["linears"] = np.full((b, n_frames, lin.shape[1]), self.pad_value,
-                                             np.float32)
+                    out["linears"] = np.full(
+                        (b, n_frames, lin.shape[1]), self.pad_value, np.float32
+                    )
                 out["linears"][j, : len(lin)] = lin
         return out
 

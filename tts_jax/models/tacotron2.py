@@ -21,9 +21,13 @@ every utterance has emitted a stop token or ``max_decoder_steps`` is reached
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
 from tts_jax.nn.zoneout import ZoneoutLSTMCell
 
 _NEG_INF = -1e9
@@ -73,8 +77,9 @@ class Encoder(nn.Module):
     def __call__(self, ids, lengths, *, train: bool):
         mask = (jnp.arange(ids.shape[1])[None, :] < lengths[:, None])[..., None]
         # std sqrt(2 / (num_symbols + dim)) * sqrt(3): Rayhane's Xavier-uniform embedding.
-        x = nn.Embed(self.num_symbols, self.embedding_dim,
-                     embedding_init=nn.initializers.xavier_uniform())(ids)
+        x = nn.Embed(
+            self.num_symbols, self.embedding_dim, embedding_init=nn.initializers.xavier_uniform()
+        )(ids)
         for _ in range(self.conv_layers):
             x = ConvBNBlock(self.conv_channels, self.conv_kernel, "relu", self.dropout)(
                 x * mask, train=train
@@ -83,8 +88,13 @@ class Encoder(nn.Module):
 
         def rnn(reverse: bool, name: str):
             cell = ZoneoutLSTMCell(self.lstm_units, self.zoneout, deterministic=not train)
-            return nn.RNN(cell, reverse=reverse, keep_order=True, name=name,
-                          split_rngs={"params": False, "zoneout": True})
+            return nn.RNN(
+                cell,
+                reverse=reverse,
+                keep_order=True,
+                name=name,
+                split_rngs={"params": False, "zoneout": True},
+            )
 
         bilstm = nn.Bidirectional(rnn(False, "forward"), rnn(True, "backward"))
         return bilstm(x, seq_lengths=lengths) * mask
@@ -123,8 +133,9 @@ class LocationSensitiveAttention(nn.Module):
     @nn.compact
     def __call__(self, query, processed_memory, cumulative, mask):
         w_query = nn.Dense(self.attention_dim, use_bias=False, name="query_layer")(query)
-        f = nn.Conv(self.location_filters, (self.location_kernel,), padding="SAME",
-                    name="location_conv")(cumulative[..., None])
+        f = nn.Conv(
+            self.location_filters, (self.location_kernel,), padding="SAME", name="location_conv"
+        )(cumulative[..., None])
         u_f = nn.Dense(self.attention_dim, use_bias=False, name="location_layer")(f)
         b = self.param("attention_bias", nn.initializers.zeros, (self.attention_dim,))
         v = self.param("attention_v", nn.initializers.xavier_uniform(), (self.attention_dim, 1))
@@ -155,8 +166,9 @@ class DecoderStep(nn.Module):
         x = jnp.concatenate([x, context], axis=-1)
         new_states = []
         for i, state in enumerate(lstm_states):
-            cell = ZoneoutLSTMCell(self.lstm_units, self.zoneout, deterministic=not train,
-                                   name=f"lstm_{i}")
+            cell = ZoneoutLSTMCell(
+                self.lstm_units, self.zoneout, deterministic=not train, name=f"lstm_{i}"
+            )
             state, x = cell(state, x)
             new_states.append(state)
         weights = LocationSensitiveAttention(
@@ -164,9 +176,7 @@ class DecoderStep(nn.Module):
         )(x, processed_memory, cumulative, mask)
         context = jnp.einsum("bn,bnd->bd", weights, memory)
         projection_input = jnp.concatenate([x, context], axis=-1)
-        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(
-            projection_input
-        )
+        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(projection_input)
         stop = nn.Dense(self.reduction, name="stop_projection")(projection_input)
         carry = (tuple(new_states), context, cumulative + weights)
         return carry, (frames, stop, weights)
@@ -199,9 +209,7 @@ class HighwayLayer(nn.Module):
     @nn.compact
     def __call__(self, x):
         h = nn.relu(nn.Dense(self.units, name="H")(x))
-        t = nn.sigmoid(
-            nn.Dense(self.units, name="T", bias_init=nn.initializers.constant(-1.0))(x)
-        )
+        t = nn.sigmoid(nn.Dense(self.units, name="T", bias_init=nn.initializers.constant(-1.0))(x))
         return h * t + x * (1.0 - t)
 
 
@@ -226,12 +234,16 @@ class PostCBHG(nn.Module):
         mask = (jnp.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         x = x * mask
         bank = jnp.concatenate(
-            [ConvBNBlock(self.bank_channels, k, "relu", 0.0)(x, train=train)
-             for k in range(1, self.bank_kernels + 1)], axis=-1,
+            [
+                ConvBNBlock(self.bank_channels, k, "relu", 0.0)(x, train=train)
+                for k in range(1, self.bank_kernels + 1)
+            ],
+            axis=-1,
         )
         y = nn.max_pool(bank, (2,), strides=(1,), padding="SAME")
         y = ConvBNBlock(self.projection_channels, self.projection_kernel, "relu", 0.0)(
-            y, train=train)
+            y, train=train
+        )
         y = ConvBNBlock(x.shape[-1], self.projection_kernel, None, 0.0)(y, train=train)
         y = y + x
         if y.shape[-1] != self.highway_units:
@@ -277,18 +289,35 @@ class Tacotron2(nn.Module):
 
     def setup(self):
         self.encoder = Encoder(
-            self.num_symbols, self.embedding_dim, self.encoder_conv_channels,
-            self.encoder_conv_layers, self.encoder_conv_kernel, self.encoder_lstm_units,
-            self.zoneout, self.dropout,
+            self.num_symbols,
+            self.embedding_dim,
+            self.encoder_conv_channels,
+            self.encoder_conv_layers,
+            self.encoder_conv_kernel,
+            self.encoder_lstm_units,
+            self.zoneout,
+            self.dropout,
         )
         self.memory_layer = nn.Dense(self.attention_dim, use_bias=False)
         self.decoder_step = DecoderStep(
-            self.num_mels, self.reduction, tuple(self.prenet_units), self.prenet_dropout,
-            self.decoder_lstm_units, self.decoder_lstm_layers, self.zoneout,
-            self.attention_dim, self.location_filters, self.location_kernel,
+            self.num_mels,
+            self.reduction,
+            tuple(self.prenet_units),
+            self.prenet_dropout,
+            self.decoder_lstm_units,
+            self.decoder_lstm_layers,
+            self.zoneout,
+            self.attention_dim,
+            self.location_filters,
+            self.location_kernel,
         )
-        self.postnet = Postnet(self.postnet_channels, self.postnet_layers, self.postnet_kernel,
-                               self.num_mels, self.dropout)
+        self.postnet = Postnet(
+            self.postnet_channels,
+            self.postnet_layers,
+            self.postnet_kernel,
+            self.num_mels,
+            self.dropout,
+        )
         if self.linear_head:
             self.post_cbhg = PostCBHG(self.num_freq)
 
@@ -314,8 +343,10 @@ class Tacotron2(nn.Module):
         return scan(self.decoder_step, carry, previous_frames, memory, processed, mask)
 
     def _postprocess(self, mel_before, mel_lengths, *, train: bool) -> dict:
-        out = {"mel_before": mel_before,
-               "mel_after": mel_before + self.postnet(mel_before, train=train)}
+        out = {
+            "mel_before": mel_before,
+            "mel_after": mel_before + self.postnet(mel_before, train=train),
+        }
         if self.linear_head:
             out["linear"] = self.post_cbhg(out["mel_after"], mel_lengths, train=train)
         return out
@@ -342,8 +373,9 @@ class Tacotron2(nn.Module):
         mel_before = frames.reshape(b, t, m)
         # The postnet sees silence beyond each length, so padded frames do not leak into real
         # ones through its convolutions.
-        out = self._postprocess(jnp.where(frame_mask, mel_before, self.pad_value), mel_lengths,
-                                train=train)
+        out = self._postprocess(
+            jnp.where(frame_mask, mel_before, self.pad_value), mel_lengths, train=train
+        )
         out["mel_before"] = mel_before
         out["stop_logits"] = stops.reshape(b, t)
         out["alignments"] = weights
@@ -392,12 +424,22 @@ class Tacotron2(nn.Module):
                 lengths=jnp.where(newly, i * r + first + 1, c["lengths"]),
             )
 
-        c = nn.while_loop(cond, body, self.decoder_step, init,
-                          broadcast_variables="params", split_rngs={"dropout": True})
+        c = nn.while_loop(
+            cond,
+            body,
+            self.decoder_step,
+            init,
+            broadcast_variables="params",
+            split_rngs={"dropout": True},
+        )
         mel_before = c["frames"].reshape(b, max_decoder_steps * r, m)
         out = self._postprocess(mel_before, c["lengths"], train=False)
-        out.update(lengths=c["lengths"], alignments=c["weights"], reached_max=~c["done"],
-                   decoder_steps=c["step"])
+        out.update(
+            lengths=c["lengths"],
+            alignments=c["weights"],
+            reached_max=~c["done"],
+            decoder_steps=c["step"],
+        )
         return out
 
 
@@ -427,7 +469,8 @@ def l2_regularization(params, weight: float):
     TF variant also regularises BN gammas: only names containing 'bias' are excluded)."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
     total = sum(
-        jnp.sum(jnp.square(x)) for path, x in leaves
+        jnp.sum(jnp.square(x))
+        for path, x in leaves
         if "bias" not in jax.tree_util.keystr(path).lower()
     )
     return weight * 0.5 * total
@@ -438,9 +481,7 @@ def linear_loss(pred, target, mask, sample_rate: int, num_freq: int):
     n_low = int(2000 / (sample_rate * 0.5) * num_freq)
     l1 = jnp.abs(pred - target) * mask[..., None]
     denom = jnp.maximum(jnp.sum(mask), 1.0)
-    return 0.5 * jnp.sum(l1) / (denom * num_freq) + 0.5 * jnp.sum(l1[..., :n_low]) / (
-        denom * n_low
-    )
+    return 0.5 * jnp.sum(l1) / (denom * num_freq) + 0.5 * jnp.sum(l1[..., :n_low]) / (denom * n_low)
 
 
 def losses(outputs, batch, params, cfg, sample_rate: int) -> tuple[jax.Array, dict]:
@@ -456,13 +497,15 @@ def losses(outputs, batch, params, cfg, sample_rate: int) -> tuple[jax.Array, di
     before = masked_mse(outputs["mel_before"], batch["mels"], mask)
     after = masked_mse(outputs["mel_after"], batch["mels"], mask)
     stop_mask = (jnp.ones_like(mask) * valid) if cfg.stop_loss_on_padding else mask
-    stop = weighted_stop_loss(outputs["stop_logits"], batch["stop_targets"], stop_mask,
-                              cfg.stop_pos_weight)
+    stop = weighted_stop_loss(
+        outputs["stop_logits"], batch["stop_targets"], stop_mask, cfg.stop_pos_weight
+    )
     reg = l2_regularization(params, cfg.l2_weight)
     terms = {"before": before, "after": after, "stop": stop, "regularization": reg}
     if "linear" in outputs:
-        terms["linear"] = linear_loss(outputs["linear"], batch["linears"], mask,
-                                      sample_rate, outputs["linear"].shape[-1])
+        terms["linear"] = linear_loss(
+            outputs["linear"], batch["linears"], mask, sample_rate, outputs["linear"].shape[-1]
+        )
     return sum(terms.values()), terms
 
 
@@ -504,9 +547,13 @@ def build_model(config) -> Tacotron2:
 def make_data(config, process_index, process_count):
     from tts_jax.data.inputs import text_mel_data
 
-    return text_mel_data(config, process_index, process_count,
-                         frames_multiple=config.model.reduction,
-                         linear=config.model.linear_head)
+    return text_mel_data(
+        config,
+        process_index,
+        process_count,
+        frames_multiple=config.model.reduction,
+        linear=config.model.linear_head,
+    )
 
 
 def _apply(model, variables, batch, *, train, rng=None, mutable=False):
@@ -516,8 +563,16 @@ def _apply(model, variables, batch, *, train, rng=None, mutable=False):
         rngs = {"dropout": d, "zoneout": z}
     elif model.prenet_dropout > 0:
         rngs = {"dropout": jax.random.PRNGKey(0)}  # the prenet's dropout is always on
-    return model.apply(variables, batch["ids"], batch["id_lengths"], batch["mels"],
-                       batch["mel_lengths"], train=train, rngs=rngs, mutable=mutable)
+    return model.apply(
+        variables,
+        batch["ids"],
+        batch["id_lengths"],
+        batch["mels"],
+        batch["mel_lengths"],
+        train=train,
+        rngs=rngs,
+        mutable=mutable,
+    )
 
 
 def init_state(config, rng, batch):
@@ -526,11 +581,18 @@ def init_state(config, rng, batch):
 
     model = build_model(config)
     p, d, z = jax.random.split(rng, 3)
-    variables = model.init({"params": p, "dropout": d, "zoneout": z}, batch["ids"],
-                           batch["id_lengths"], batch["mels"], batch["mel_lengths"], train=False)
+    variables = model.init(
+        {"params": p, "dropout": d, "zoneout": z},
+        batch["ids"],
+        batch["id_lengths"],
+        batch["mels"],
+        batch["mel_lengths"],
+        train=False,
+    )
     tx, _ = make_optimizer(config.optim)
-    return TrainState.create(variables["params"], tx, rng,
-                             model_state={"batch_stats": variables["batch_stats"]})
+    return TrainState.create(
+        variables["params"], tx, rng, model_state={"batch_stats": variables["batch_stats"]}
+    )
 
 
 def alignment_focus(alignments, id_lengths, mel_lengths, reduction: int, valid):
@@ -549,11 +611,22 @@ def train_step(config):
     _, schedule = make_optimizer(config.optim)
 
     def loss_fn(params, model_state, batch, rng):
-        out, updates = _apply(model, {"params": params, **model_state}, batch, train=True,
-                              rng=rng, mutable=["batch_stats"])
+        out, updates = _apply(
+            model,
+            {"params": params, **model_state},
+            batch,
+            train=True,
+            rng=rng,
+            mutable=["batch_stats"],
+        )
         loss, terms = losses(out, batch, params, config.model, config.data.sample_rate)
-        terms["focus"] = alignment_focus(out["alignments"], batch["id_lengths"],
-                                         batch["mel_lengths"], model.reduction, batch["valid"])
+        terms["focus"] = alignment_focus(
+            out["alignments"],
+            batch["id_lengths"],
+            batch["mel_lengths"],
+            model.reduction,
+            batch["valid"],
+        )
         return loss, (terms, {"batch_stats": updates["batch_stats"]})
 
     return make_train_step(loss_fn, schedule)
@@ -566,8 +639,13 @@ def eval_step(config):
         out = _apply(model, {"params": state.params, **state.model_state}, batch, train=False)
         loss, terms = losses(out, batch, state.params, config.model, config.data.sample_rate)
         terms["loss"] = loss
-        terms["focus"] = alignment_focus(out["alignments"], batch["id_lengths"],
-                                         batch["mel_lengths"], model.reduction, batch["valid"])
+        terms["focus"] = alignment_focus(
+            out["alignments"],
+            batch["id_lengths"],
+            batch["mel_lengths"],
+            model.reduction,
+            batch["valid"],
+        )
         return terms
 
     return step
@@ -586,10 +664,16 @@ def eval_summaries(config, state, batch):
     tf = jax.device_get(_apply(model, variables, one, train=False))
     n, t = int(one["id_lengths"][0]), int(one["mel_lengths"][0])
     steps = -(-t // model.reduction)
-    free = jax.device_get(model.apply(
-        variables, one["ids"], one["id_lengths"], method=Tacotron2.infer,
-        max_decoder_steps=int(steps * 1.5) + 2, rngs={"dropout": jax.random.PRNGKey(0)},
-    ))
+    free = jax.device_get(
+        model.apply(
+            variables,
+            one["ids"],
+            one["id_lengths"],
+            method=Tacotron2.infer,
+            max_decoder_steps=int(steps * 1.5) + 2,
+            rngs={"dropout": jax.random.PRNGKey(0)},
+        )
+    )
     length = int(free["lengths"][0])
     free_steps = -(-length // model.reduction)
     mel_cfg = audio.MelConfig.from_config(config.data)
@@ -597,13 +681,202 @@ def eval_summaries(config, state, batch):
         "images": {
             "alignment_teacher_forced": alignment_image(tf["alignments"][0, :steps, :n]),
             "alignment_free_running": alignment_image(free["alignments"][0, :free_steps, :n]),
-            "mel": mel_image({"target": one["mels"][0, :t],
-                              "predicted (teacher forced)": tf["mel_after"][0, :t],
-                              "synthesized (free running)": free["mel_after"][0, :length]}),
+            "mel": mel_image(
+                {
+                    "target": one["mels"][0, :t],
+                    "predicted (teacher forced)": tf["mel_after"][0, :t],
+                    "synthesized (free running)": free["mel_after"][0, :length],
+                }
+            ),
         },
-        "audio": {"griffin_lim_free_running": audio.mel_to_audio(free["mel_after"][0, :length],
-                                                                 mel_cfg, n_iter=30)},
+        "audio": {
+            "griffin_lim_free_running": audio.mel_to_audio(
+                free["mel_after"][0, :length], mel_cfg, n_iter=30
+            )
+        },
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Synthesis and GTA export (host side: I/O at the edges)
+# --------------------------------------------------------------------------------------------
+
+TEXT_BUCKET = 32  # texts are padded to multiples of this many symbols
+
+
+def _example_batch(config, batch_size: int = 1, text_length: int = TEXT_BUCKET):
+    r = config.model.reduction
+    return {
+        "ids": np.ones((batch_size, text_length), np.int32),
+        "id_lengths": np.full((batch_size,), text_length, np.int32),
+        "mels": np.zeros((batch_size, 2 * r, config.data.n_mels), np.float32),
+        "mel_lengths": np.full((batch_size,), 2 * r, np.int32),
+    }
+
+
+class Synthesizer:
+    """Batched text -> mel with a trained workdir; one compilation per (batch, text bucket)."""
+
+    def __init__(self, workdir, config=None):
+        from tts_jax.cli import load_workdir_config
+        from tts_jax.text import TextConfig
+        from tts_jax.train.loop import restore_trained
+
+        self.config = config or load_workdir_config(workdir)
+        self.text = TextConfig.from_config(self.config.data.text)
+        self.model = build_model(self.config)
+        state = restore_trained(workdir, self.config, FAMILY, _example_batch(self.config))
+        self.variables = {"params": state.params, **state.model_state}
+        self.step = int(state.step)
+        self.max_steps = int(self.config.model.max_decoder_steps)
+        self.max_text = int(self.config.model.get("max_text_length", 300))
+        self.shapes: set[tuple[int, int]] = set()
+        self._infer = jax.jit(
+            functools.partial(
+                self.model.apply, method=Tacotron2.infer, max_decoder_steps=self.max_steps
+            )
+        )
+
+    def encode(self, text: str) -> np.ndarray:
+        from tts_jax.errors import UserError
+        from tts_jax.text import text_to_ids
+
+        ids = text_to_ids(text, self.text)  # raises a UserError for empty / unknown input
+        if len(ids) > self.max_text:
+            raise UserError(
+                f"text of {len(ids)} symbols is longer than this model supports "
+                f"(model.max_text_length = {self.max_text}): {text[:60]!r}..."
+            )
+        return ids
+
+    def __call__(self, texts: list[str], batch_size: int = 16, seed: int = 0) -> list[dict]:
+        """Per text: mel [frames, M], alignment [steps, symbols], stopped (bool)."""
+        encoded = [self.encode(t) for t in texts]
+        results = []
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start : start + batch_size]
+            n = -(-max(len(x) for x in chunk) // TEXT_BUCKET) * TEXT_BUCKET
+            ids = np.zeros((batch_size, n), np.int32)
+            lengths = np.full((batch_size,), len(chunk[0]), np.int32)
+            for j in range(batch_size):  # filler rows repeat the first text
+                x = chunk[j] if j < len(chunk) else chunk[0]
+                ids[j, : len(x)], lengths[j] = x, len(x)
+            self.shapes.add(ids.shape)
+            out = jax.device_get(
+                self._infer(
+                    self.variables, ids, lengths, rngs={"dropout": jax.random.PRNGKey(seed + start)}
+                )
+            )
+            r = self.model.reduction
+            for j, x in enumerate(chunk):
+                frames = int(out["lengths"][j])
+                results.append(
+                    {
+                        "mel": np.asarray(out["mel_after"][j, :frames]),
+                        "alignment": np.asarray(out["alignments"][j, : -(-frames // r), : len(x)]),
+                        "stopped": not bool(out["reached_max"][j]),
+                    }
+                )
+        return results
+
+
+def synthesize(config, args) -> None:
+    """``tts-jax synthesize``: wavs, alignment and mel PNGs for each ``--text``."""
+    import logging
+    from pathlib import Path
+
+    from tts_jax import audio
+    from tts_jax.errors import UserError
+    from tts_jax.plotting import alignment_image, mel_image, save_png
+
+    if args.vocoder != "griffin-lim":
+        raise UserError(f"--vocoder {args.vocoder!r}: only 'griffin-lim' is available so far")
+    synth = Synthesizer(args.workdir, config)
+    results = synth(list(args.text))
+    mel_cfg = audio.MelConfig.from_config(config.data)
+    out = Path(args.out)
+    stem = out.with_suffix("")
+    for i, (text, res) in enumerate(zip(args.text, results, strict=True)):
+        base = stem if len(results) == 1 else Path(f"{stem}_{i:02d}")
+        wav = np.asarray(audio.mel_to_audio(res["mel"], mel_cfg))
+        audio.save_wav(base.with_suffix(".wav"), wav, mel_cfg.sample_rate)
+        save_png(f"{base}_alignment.png", alignment_image(res["alignment"], text[:80]))
+        save_png(f"{base}_mel.png", mel_image({text[:80]: res["mel"]}))
+        if not res["stopped"]:
+            logging.getLogger(__name__).warning(
+                "%r: decoding reached max_decoder_steps (%d) without a stop token",
+                text[:60],
+                synth.max_steps,
+            )
+        print(
+            f"synthesize: {base}.wav ({len(wav) / mel_cfg.sample_rate:.2f} s, "
+            f"{'stop token' if res['stopped'] else 'MAX STEPS'}), alignment and mel PNGs"
+        )
+    print(
+        f"synthesize: {len(results)} text(s), {len(synth.shapes)} compiled shape(s) "
+        f"{sorted(synth.shapes)}, model at step {synth.step}"
+    )
+
+
+def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16) -> dict:
+    """Teacher-forced (ground-truth-aligned) mels of every utterance of a split.
+
+    Writes ``OUT/ID.npy`` (float32 [len(audio) // hop, n_mels], exactly the frames of the
+    utterance's ground-truth mel) and ``OUT/index.json``. Dropout as at inference: the prenet's
+    stays on (as in the paper's GTA setup), everything else is off.
+    """
+    import json
+    from pathlib import Path
+
+    from tts_jax.cli import load_workdir_config
+    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.data.pipeline import TextMelBatches
+    from tts_jax.text import TextConfig
+    from tts_jax.train.loop import restore_trained
+
+    config = load_workdir_config(workdir)
+    model = build_model(config)
+    state = restore_trained(workdir, config, FAMILY, _example_batch(config))
+    variables = {"params": state.params, **state.model_state}
+    split = corpus_from_config(config).split(split_name)
+    batches = TextMelBatches(
+        split,
+        batch_size,
+        TextConfig.from_config(config.data.text),
+        shuffle=False,
+        drop_remainder=False,
+        frames_multiple=model.reduction,
+        prefetch=2,
+    )
+    apply = jax.jit(
+        lambda v, b, rng: model.apply(
+            v,
+            b["ids"],
+            b["id_lengths"],
+            b["mels"],
+            b["mel_lengths"],
+            train=False,
+            rngs={"dropout": rng},
+        )["mel_after"]
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, batch in enumerate(batches.epoch_batches()):
+        feed = {k: batch[k] for k in ("ids", "id_lengths", "mels", "mel_lengths")}
+        mels = np.asarray(apply(variables, feed, jax.random.PRNGKey(i)))
+        for j in np.flatnonzero(batch["valid"]):
+            row, frames = int(batch["index"][j]), int(batch["mel_lengths"][j])
+            np.save(out_dir / f"{split.ids[row]}.npy", mels[j, :frames])
+            written.append({"id": split.ids[row], "frames": frames})
+    index = {
+        "workdir": str(workdir),
+        "step": int(state.step),
+        "split": split_name,
+        "utterances": written,
+    }
+    (out_dir / "index.json").write_text(json.dumps(index, indent=1))
+    return index
 
 
 def _family():
@@ -616,6 +889,7 @@ def _family():
         train_step=train_step,
         eval_step=eval_step,
         eval_summaries=eval_summaries,
+        synthesize=synthesize,
     )
 
 

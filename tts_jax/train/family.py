@@ -39,6 +39,8 @@ class Family:
     eval_step: Callable[[Any], Callable] | None = None
     # (config, state, batch) -> {"images": {name: HxWx3}, "audio": {name: wav}}
     eval_summaries: Callable[[Any, Any, dict], dict] | None = None
+    # (config, argparse args of `tts-jax synthesize`) -> None; text-to-speech families only
+    synthesize: Callable[[Any, Any], None] | None = None
 
 
 def get_family(name: str) -> Family:

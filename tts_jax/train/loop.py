@@ -193,7 +193,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
         writer.scalars(step, metrics, prefix="eval")
         _say(is_main, f"step {step} eval: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if family.eval_summaries is not None and first_batch is not None and is_main:
-            out = family.eval_summaries(config, state, first_batch)
+            try:
+                out = family.eval_summaries(config, state, first_batch)
+            except Exception as e:  # noqa: BLE001 - pictures and audio are diagnostics only
+                log.warning("step %d: eval summaries failed, training goes on: %r", step, e)
+                out = {}
             writer.images(step, out.get("images", {}))
             writer.audio(step, out.get("audio", {}), config.data.sample_rate)
         writer.flush()
@@ -226,14 +230,15 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
                     writer.scalars(step, mean)
                     bar.set_postfix(loss=f"{mean.get('loss', float('nan')):.4f}")
                     history, t0 = [], time.time()
-                if step % tc.eval_every == 0 or step == tc.num_steps:
-                    evaluate(step)
                 if stop.any_host():
                     save(step)
                     _say(is_main, f"SIGTERM: saved checkpoint at step {step}, stopping")
                     break
+                # Save before evaluating: a failing evaluation must not cost training.
                 if step % tc.checkpoint_every == 0 or step == tc.num_steps:
                     save(step)
+                if step % tc.eval_every == 0 or step == tc.num_steps:
+                    evaluate(step)
         if mgr.latest_step() != step:
             save(step)
     finally:
@@ -248,3 +253,17 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
 def _say(is_main: bool, line: str) -> None:
     if is_main:
         tqdm.write(line)
+
+
+def restore_trained(workdir: str | Path, config: ConfigDict, family: Family, example_batch):
+    """The newest checkpoint's state of a training workdir (for synthesis and export)."""
+    workdir = Path(workdir)
+    target = jax.jit(lambda b: family.init_state(config, jax.random.PRNGKey(0), b))(example_batch)
+    mgr = checkpoint_manager(workdir, 1)
+    try:
+        if mgr.latest_step() is None:
+            raise UserError(f"{workdir} has no checkpoint yet (train it first)")
+        state, _ = restore_state(mgr, target)
+    finally:
+        mgr.close()
+    return state
