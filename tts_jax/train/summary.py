@@ -6,6 +6,7 @@ Only process 0 writes. Images are HxWx3 uint8 or float in [0, 1]; audio is mono 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jax
@@ -28,8 +29,9 @@ class SummaryWriter:
         clean = {k: float(v) for k, v in values.items()}
         for k, v in clean.items():
             self._tb.add_scalar(f"{prefix}/{k}", v, step)
+        row = {"step": int(step), "split": prefix, "wall_time": time.time(), **clean}
         with open(self.path, "a") as f:
-            f.write(json.dumps({"step": int(step), "split": prefix, **clean}) + "\n")
+            f.write(json.dumps(row) + "\n")
 
     def images(self, step: int, images: dict, prefix: str = "eval") -> None:
         if not self.active:

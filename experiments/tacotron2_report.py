@@ -1,0 +1,182 @@
+"""Report on a Tacotron 2 learning run: when it aligned, and how it synthesises held-out text.
+
+    python experiments/tacotron2_report.py --workdir runs/tacotron2_cpu --out runs/eval/tacotron2_cpu
+
+1. Alignment over training, from the run's logs: the diagonality score is the attention
+   *focus* (mean over decoder steps of the largest weight, tts_jax.eval.attention), on the
+   validation batches with teacher forcing. "Aligned" = first evaluation with focus >= 0.5
+   (uniform attention over a 60-symbol sentence gives 0.017). Steps and wall-clock seconds
+   since the first logged step are reported, with a plot.
+2. Held-out synthesis of the test split (default 50 sentences): free-running decoding, the
+   fraction that ended by the stop token (not max decoder steps), alignment focus /
+   monotonicity / coverage of the free-running attention, and MCD (WORLD + SPTK, DTW), PESQ,
+   STOI, ... of the Griffin-Lim audio against espeak's own recording of the same sentence.
+
+Writes OUT/report.json, OUT/report.md, OUT/alignment_curve.png, OUT/eval.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def eval_curve(workdir: Path) -> list[dict]:
+    """Eval rows of metrics.jsonl with a wall time (from the row, or TensorBoard's events)."""
+    from tts_jax.train.summary import read_metrics
+
+    rows = read_metrics(workdir, "eval")
+    if rows and all("wall_time" in r for r in rows):
+        return rows
+    times = {}
+    for path in sorted(glob.glob(str(workdir / "tensorboard" / "events.*"))):
+        from tensorboardX.proto import event_pb2
+
+        data = Path(path).read_bytes()
+        i = 0
+        while i + 12 <= len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            ev = event_pb2.Event()
+            ev.ParseFromString(data[i + 12 : i + 12 + n])
+            i += 12 + n + 4
+            for v in ev.summary.value:
+                if v.tag == "eval/focus":
+                    times[ev.step] = ev.wall_time
+    return [dict(r, wall_time=times.get(r["step"], float("nan"))) for r in rows]
+
+
+def first_train_time(workdir: Path) -> float:
+    from tts_jax.train.summary import read_metrics
+
+    rows = read_metrics(workdir, "train")
+    if rows and "wall_time" in rows[0]:
+        return rows[0]["wall_time"]
+    return float("nan")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--focus", type=float, default=0.5, help="alignment threshold")
+    p.add_argument("--start-time", type=float, default=None,
+                   help="unix time the run started (default: the first TensorBoard event)")
+    args = p.parse_args()
+
+    from tts_jax import audio
+    from tts_jax.cli import load_workdir_config
+    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.eval import attention
+    from tts_jax.eval.evaluate import evaluate_pairs
+    from tts_jax.models.tacotron2 import Synthesizer
+    from tts_jax.plotting import save_png
+
+    workdir, out = Path(args.workdir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = load_workdir_config(workdir)
+
+    # 1. Alignment over training.
+    curve = eval_curve(workdir)
+    start = args.start_time or _first_event_time(workdir)
+    aligned = next((r for r in curve if r["focus"] >= args.focus), None)
+    _plot_curve(curve, start, args.focus, out / "alignment_curve.png", save_png)
+
+    # 2. Held-out synthesis.
+    split = corpus_from_config(config).split(args.split)
+    n = min(args.limit, len(split))
+    synth = Synthesizer(workdir, config)
+    results = synth([split.texts[i] for i in range(n)])
+    mel_cfg = audio.MelConfig.from_config(config.data)
+    diag = [attention.diagnostics(r["alignment"]) for r in results]
+    stopped = [r["stopped"] for r in results]
+    pairs = []
+    for i, r in enumerate(results):
+        wav = np.asarray(audio.mel_to_audio(r["mel"], mel_cfg))
+        pairs.append((split.ids[i], split.example(i)["audio"], wav))
+    title = f"Tacotron 2 {Path(workdir).name} (step {synth.step}) + Griffin-Lim"
+    ev = evaluate_pairs(pairs, mel_cfg.sample_rate, out, title, save_audio=5)
+    report = {
+        "workdir": str(workdir),
+        "step": synth.step,
+        "focus_threshold": args.focus,
+        "aligned_at_step": aligned["step"] if aligned else None,
+        "aligned_after_seconds": (aligned["wall_time"] - start) if aligned else None,
+        "eval_curve": [{k: r[k] for k in ("step", "focus", "before", "after", "stop", "wall_time")
+                        if k in r} for r in curve],
+        "heldout": {
+            "sentences": n,
+            "stopped_by_token": float(np.mean(stopped)),
+            "focus": float(np.mean([d["focus"] for d in diag])),
+            "monotonicity": float(np.mean([d["monotonicity"] for d in diag])),
+            "coverage": float(np.mean([d["coverage"] for d in diag])),
+            "metrics": ev["summary"],
+            "compiled_shapes": len(synth.shapes),
+        },
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(_markdown(report, title) + "\n")
+    print(_markdown(report, title))
+
+
+def _first_event_time(workdir: Path) -> float:
+    t = first_train_time(workdir)
+    if np.isfinite(t):
+        return t
+    paths = sorted(glob.glob(str(workdir / "tensorboard" / "events.*")))
+    return float(Path(paths[0]).name.split(".")[3]) if paths else float("nan")
+
+
+def _plot_curve(curve, start, threshold, path, save_png):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    steps = [r["step"] for r in curve]
+    ax.plot(steps, [r["focus"] for r in curve], marker="o")
+    ax.axhline(threshold, color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("attention focus (validation)")
+    if curve and np.isfinite(start):
+        top = ax.secondary_xaxis("top")
+        top.set_xlabel("minutes (2 CPU cores)")
+        minutes = {s: (r["wall_time"] - start) / 60 for s, r in zip(steps, curve, strict=True)}
+        top.set_xticks(steps[:: max(1, len(steps) // 5)])
+        top.set_xticklabels([f"{minutes[s]:.0f}" for s in steps[:: max(1, len(steps) // 5)]])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _markdown(report: dict, title: str) -> str:
+    h = report["heldout"]
+    m = h["metrics"]
+    aligned = (f"step {report['aligned_at_step']} "
+               f"({report['aligned_after_seconds'] / 60:.0f} min)"
+               if report["aligned_at_step"] is not None else "not within this run")
+    return "\n".join([
+        f"**{title}**",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| alignment (validation focus >= {report['focus_threshold']}) | {aligned} |",
+        f"| held-out sentences | {h['sentences']} |",
+        f"| ended by stop token | {100 * h['stopped_by_token']:.0f} % |",
+        f"| free-running focus / monotonicity / coverage | {h['focus']:.3f} / "
+        f"{h['monotonicity']:.3f} / {h['coverage']:.3f} |",
+        f"| MCD vs espeak (dB, DTW) | {m['mcd_db']['mean']:.2f} ± {m['mcd_db']['ci95']:.2f} |",
+        f"| PESQ-WB / STOI | {m['pesq_wb']['mean']:.2f} / {m['stoi']['mean']:.3f} |",
+    ])
+
+
+if __name__ == "__main__":
+    main()
