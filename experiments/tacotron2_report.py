@@ -1,6 +1,7 @@
 """Report on a Tacotron 2 learning run: when it aligned, and how it synthesises held-out text.
 
-    python experiments/tacotron2_report.py --workdir runs/tacotron2_cpu --out runs/eval/tacotron2_cpu
+    python experiments/tacotron2_report.py --workdir runs/tacotron2_cpu \
+        --out runs/eval/tacotron2_cpu
 
 1. Alignment over training, from the run's logs: the diagonality score is the attention
    *focus* (mean over decoder steps of the largest weight, tts_jax.eval.attention), on the
