@@ -715,7 +715,9 @@ def _example_batch(config, batch_size: int = 1, text_length: int = TEXT_BUCKET):
 
 
 class Synthesizer:
-    """Batched text -> mel with a trained workdir; one compilation per (batch, text bucket)."""
+    """Batched text -> mel with a trained workdir. Every batch of a call is padded to
+    [batch_size, the call's longest text rounded up to 32 symbols], so a call compiles once
+    and later calls with texts in the same bucket compile never."""
 
     def __init__(self, workdir, config=None):
         from tts_jax.cli import load_workdir_config
@@ -752,10 +754,11 @@ class Synthesizer:
     def __call__(self, texts: list[str], batch_size: int = 16, seed: int = 0) -> list[dict]:
         """Per text: mel [frames, M], alignment [steps, symbols], stopped (bool)."""
         encoded = [self.encode(t) for t in texts]
+        # One padded shape for the whole call: [batch_size, longest text rounded up to 32].
+        n = -(-max(len(x) for x in encoded) // TEXT_BUCKET) * TEXT_BUCKET
         results = []
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
-            n = -(-max(len(x) for x in chunk) // TEXT_BUCKET) * TEXT_BUCKET
             ids = np.zeros((batch_size, n), np.int32)
             lengths = np.full((batch_size,), len(chunk[0]), np.int32)
             for j in range(batch_size):  # filler rows repeat the first text
