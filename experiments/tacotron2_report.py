@@ -71,8 +71,12 @@ def main() -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--focus", type=float, default=0.5, help="alignment threshold")
-    p.add_argument("--start-time", type=float, default=None,
-                   help="unix time the run started (default: the first TensorBoard event)")
+    p.add_argument(
+        "--start-time",
+        type=float,
+        default=None,
+        help="unix time the run started (default: the first TensorBoard event)",
+    )
     args = p.parse_args()
 
     from tts_jax import audio
@@ -113,8 +117,10 @@ def main() -> None:
         "focus_threshold": args.focus,
         "aligned_at_step": aligned["step"] if aligned else None,
         "aligned_after_seconds": (aligned["wall_time"] - start) if aligned else None,
-        "eval_curve": [{k: r[k] for k in ("step", "focus", "before", "after", "stop", "wall_time")
-                        if k in r} for r in curve],
+        "eval_curve": [
+            {k: r[k] for k in ("step", "focus", "before", "after", "stop", "wall_time") if k in r}
+            for r in curve
+        ],
         "heldout": {
             "sentences": n,
             "stopped_by_token": float(np.mean(stopped)),
@@ -161,22 +167,26 @@ def _plot_curve(curve, start, threshold, path, save_png):
 def _markdown(report: dict, title: str) -> str:
     h = report["heldout"]
     m = h["metrics"]
-    aligned = (f"step {report['aligned_at_step']} "
-               f"({report['aligned_after_seconds'] / 60:.0f} min)"
-               if report["aligned_at_step"] is not None else "not within this run")
-    return "\n".join([
-        f"**{title}**",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| alignment (validation focus >= {report['focus_threshold']}) | {aligned} |",
-        f"| held-out sentences | {h['sentences']} |",
-        f"| ended by stop token | {100 * h['stopped_by_token']:.0f} % |",
-        f"| free-running focus / monotonicity / coverage | {h['focus']:.3f} / "
-        f"{h['monotonicity']:.3f} / {h['coverage']:.3f} |",
-        f"| MCD vs espeak (dB, DTW) | {m['mcd_db']['mean']:.2f} ± {m['mcd_db']['ci95']:.2f} |",
-        f"| PESQ-WB / STOI | {m['pesq_wb']['mean']:.2f} / {m['stoi']['mean']:.3f} |",
-    ])
+    aligned = (
+        f"step {report['aligned_at_step']} ({report['aligned_after_seconds'] / 60:.0f} min)"
+        if report["aligned_at_step"] is not None
+        else "not within this run"
+    )
+    return "\n".join(
+        [
+            f"**{title}**",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| alignment (validation focus >= {report['focus_threshold']}) | {aligned} |",
+            f"| held-out sentences | {h['sentences']} |",
+            f"| ended by stop token | {100 * h['stopped_by_token']:.0f} % |",
+            f"| free-running focus / monotonicity / coverage | {h['focus']:.3f} / "
+            f"{h['monotonicity']:.3f} / {h['coverage']:.3f} |",
+            f"| MCD vs espeak (dB, DTW) | {m['mcd_db']['mean']:.2f} ± {m['mcd_db']['ci95']:.2f} |",
+            f"| PESQ-WB / STOI | {m['pesq_wb']['mean']:.2f} / {m['stoi']['mean']:.3f} |",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -149,11 +149,8 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
-    """Log-mel of a mono waveform ``[T]`` -> ``[T // hop, n_mels]`` (float32)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 1:
-        raise UserError(f"log_mel_np expects a mono waveform [T], got shape {audio.shape}")
+def _magnitude_np(audio: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    """|STFT| ``[num_freq, T // hop]`` with the package's centred framing."""
     spec = librosa.stft(
         audio,
         n_fft=cfg.n_fft,
@@ -163,24 +160,22 @@ def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
         center=True,
         pad_mode="reflect",
     )
-    mag = np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
-    mel = mel_basis(cfg) @ mag
+    return np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+
+
+def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """Log-mel of a mono waveform ``[T]`` -> ``[T // hop, n_mels]`` (float32)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise UserError(f"log_mel_np expects a mono waveform [T], got shape {audio.shape}")
+    mel = mel_basis(cfg) @ _magnitude_np(audio, cfg)
     return np.log(np.maximum(mel, cfg.log_floor)).T.astype(np.float32)
 
 
 def log_linear_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
     """Log linear magnitude ``[T // hop, n_fft / 2 + 1]`` with the mel's framing and floor
     (the target of Tacotron 2's optional post-CBHG head)."""
-    spec = librosa.stft(
-        np.asarray(audio, np.float32),
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window="hann",
-        center=True,
-        pad_mode="reflect",
-    )
-    mag = np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+    mag = _magnitude_np(np.asarray(audio, np.float32), cfg)
     return np.log(np.maximum(mag, cfg.log_floor)).T.astype(np.float32)
 
 

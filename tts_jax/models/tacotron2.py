@@ -33,6 +33,11 @@ from tts_jax.nn.zoneout import ZoneoutLSTMCell
 _NEG_INF = -1e9
 
 
+def sequence_mask(lengths, max_len: int):
+    """[B] lengths -> [B, max_len] bool, True on the first ``length`` positions."""
+    return jnp.arange(max_len)[None, :] < lengths[:, None]
+
+
 # --------------------------------------------------------------------------------------------
 # Encoder
 # --------------------------------------------------------------------------------------------
@@ -75,7 +80,7 @@ class Encoder(nn.Module):
 
     @nn.compact
     def __call__(self, ids, lengths, *, train: bool):
-        mask = (jnp.arange(ids.shape[1])[None, :] < lengths[:, None])[..., None]
+        mask = sequence_mask(lengths, ids.shape[1])[..., None]
         # std sqrt(2 / (num_symbols + dim)) * sqrt(3): Rayhane's Xavier-uniform embedding.
         x = nn.Embed(
             self.num_symbols, self.embedding_dim, embedding_init=nn.initializers.xavier_uniform()
@@ -231,7 +236,7 @@ class PostCBHG(nn.Module):
 
     @nn.compact
     def __call__(self, x, lengths, *, train: bool):
-        mask = (jnp.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+        mask = sequence_mask(lengths, x.shape[1])[..., None]
         x = x * mask
         bank = jnp.concatenate(
             [
@@ -324,7 +329,7 @@ class Tacotron2(nn.Module):
     def encode(self, ids, id_lengths, *, train: bool):
         """-> memory [B, N, 2U], processed memory V h [B, N, A], mask [B, N]."""
         memory = self.encoder(ids, id_lengths, train=train)
-        mask = jnp.arange(ids.shape[1])[None, :] < id_lengths[:, None]
+        mask = sequence_mask(id_lengths, ids.shape[1])
         return memory, self.memory_layer(memory), mask
 
     def _scan_steps(self, carry, previous_frames, memory, processed, mask, train: bool):
@@ -360,7 +365,7 @@ class Tacotron2(nn.Module):
         if t % r:
             raise ValueError(f"mel frames {t} must be a multiple of the reduction factor {r}")
         memory, processed, mask = self.encode(ids, id_lengths, train=train)
-        frame_mask = (jnp.arange(t)[None, :] < mel_lengths[:, None])[..., None]
+        frame_mask = sequence_mask(mel_lengths, t)[..., None]
         # Padded target frames are replaced by silence, so whatever a batch holds there never
         # reaches the decoder (and through it the postnet's batch statistics).
         mels = jnp.where(frame_mask, mels, self.pad_value)
@@ -598,7 +603,7 @@ def init_state(config, rng, batch):
 def alignment_focus(alignments, id_lengths, mel_lengths, reduction: int, valid):
     """Mean over real decoder steps of the largest attention weight (the diagonality score)."""
     steps = (mel_lengths + reduction - 1) // reduction
-    step_mask = (jnp.arange(alignments.shape[1])[None] < steps[:, None]) & valid[:, None]
+    step_mask = sequence_mask(steps, alignments.shape[1]) & valid[:, None]
     peak = jnp.max(alignments, axis=-1)
     return jnp.sum(peak * step_mask) / jnp.maximum(jnp.sum(step_mask), 1)
 
