@@ -79,12 +79,10 @@ def main() -> None:
     )
     args = p.parse_args()
 
-    from tts_jax import audio
     from tts_jax.cli import load_workdir_config
-    from tts_jax.data.inputs import corpus_from_config
-    from tts_jax.eval import attention
+    from tts_jax.eval.attention import diagnostics_summary
     from tts_jax.eval.evaluate import evaluate_pairs
-    from tts_jax.models.tacotron2 import Synthesizer
+    from tts_jax.models.tacotron2 import heldout_synthesis
     from tts_jax.plotting import save_png
 
     workdir, out = Path(args.workdir), Path(args.out)
@@ -98,19 +96,10 @@ def main() -> None:
     _plot_curve(curve, start, args.focus, out / "alignment_curve.png", save_png)
 
     # 2. Held-out synthesis.
-    split = corpus_from_config(config).split(args.split)
-    n = min(args.limit, len(split))
-    synth = Synthesizer(workdir, config)
-    results = synth([split.texts[i] for i in range(n)])
-    mel_cfg = audio.MelConfig.from_config(config.data)
-    diag = [attention.diagnostics(r["alignment"]) for r in results]
-    stopped = [r["stopped"] for r in results]
-    pairs = []
-    for i, r in enumerate(results):
-        wav = np.asarray(audio.mel_to_audio(r["mel"], mel_cfg))
-        pairs.append((split.ids[i], split.example(i)["audio"], wav))
+    pairs, diag, synth = heldout_synthesis(workdir, args.split, args.limit)
+    n = len(pairs)
     title = f"Tacotron 2 {Path(workdir).name} (step {synth.step}) + Griffin-Lim"
-    ev = evaluate_pairs(pairs, mel_cfg.sample_rate, out, title, save_audio=5)
+    ev = evaluate_pairs(pairs, config.data.sample_rate, out, title, save_audio=5)
     report = {
         "workdir": str(workdir),
         "step": synth.step,
@@ -123,10 +112,7 @@ def main() -> None:
         ],
         "heldout": {
             "sentences": n,
-            "stopped_by_token": float(np.mean(stopped)),
-            "focus": float(np.mean([d["focus"] for d in diag])),
-            "monotonicity": float(np.mean([d["monotonicity"] for d in diag])),
-            "coverage": float(np.mean([d["coverage"] for d in diag])),
+            **diagnostics_summary(diag),
             "metrics": ev["summary"],
             "compiled_shapes": len(synth.shapes),
         },

@@ -313,6 +313,28 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
     assert main(["synthesize", "--workdir", str(workdir), "--out", "x.wav", "--text", " "]) == 2
     assert "empty" in capsys.readouterr().err
 
+    # evaluate --workdir: an untrained model's one-frame outputs are recorded as failures,
+    # with the attention diagnostics of every sentence in the metadata.
+    assert (
+        main(
+            [
+                "evaluate",
+                "--workdir",
+                str(workdir),
+                "--split",
+                "train",
+                "--limit",
+                "2",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
+    ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert ev["utterances"] == 2
+    assert set(ev["meta"]["attention"]) == {"focus", "monotonicity", "coverage", "stopped_by_token"}
+
     gta = tmp_path / "gta"
     assert main(["gta", "--workdir", str(workdir), "--out", str(gta), "--split", "train"]) == 0
     index = json.loads((gta / "index.json").read_text())

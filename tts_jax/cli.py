@@ -6,6 +6,7 @@
     tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
     tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
+    tts-jax evaluate   --workdir W [--split test] [--limit 50] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
     tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
@@ -222,7 +223,25 @@ def cmd_evaluate(args) -> int:
     from tts_jax.eval.evaluate import evaluate_pairs, folder_pairs, griffin_lim_pairs
 
     sr = args.sample_rate
-    if args.reference_dir or args.synthesized_dir:
+    if args.workdir:
+        config = load_workdir_config(args.workdir)
+        if config.model.family != "tacotron2":
+            raise UserError(
+                f"evaluate --workdir knows text-to-speech workdirs (tacotron2); "
+                f"{args.workdir} holds {config.model.family!r}"
+            )
+        from tts_jax.eval.attention import diagnostics_summary
+        from tts_jax.models.tacotron2 import heldout_synthesis
+
+        pairs, diag, synth = heldout_synthesis(args.workdir, args.split, args.limit)
+        title = f"{Path(args.workdir).name} (step {synth.step}) + Griffin-Lim"
+        meta = {
+            "workdir": args.workdir,
+            "split": args.split,
+            "attention": diagnostics_summary(diag),
+        }
+        sr = config.data.sample_rate
+    elif args.reference_dir or args.synthesized_dir:
         if not (args.reference_dir and args.synthesized_dir):
             raise UserError("--reference-dir and --synthesized-dir go together")
         pairs = folder_pairs(args.reference_dir, args.synthesized_dir, sr)
@@ -237,7 +256,9 @@ def cmd_evaluate(args) -> int:
         title = "Griffin-Lim (60 it.) copy-synthesis"
         meta = {"data": args.data, "split": args.split, "limit": args.limit}
     else:
-        raise UserError("give --reference-dir/--synthesized-dir, or --data with --reference")
+        raise UserError(
+            "give --workdir, --reference-dir with --synthesized-dir, or --data with --reference"
+        )
     result = evaluate_pairs(pairs, sr, args.out, title, meta, save_audio=args.save_audio)
     print((Path(args.out) / "eval.md").read_text())
     print(
@@ -305,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_vocode)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
+    e.add_argument("--workdir", help="synthesize --split with this run's model and score it")
     e.add_argument("--reference-dir")
     e.add_argument("--synthesized-dir")
     e.add_argument("--data", help="corpus folder, for --reference griffin-lim")

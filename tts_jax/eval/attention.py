@@ -52,3 +52,9 @@ def diagnostics(alignment, decoded_steps: int | None = None, max_steps: int | No
     if decoded_steps is not None and max_steps is not None:
         out["stopped_by_token"] = float(stop_reason(decoded_steps, max_steps) == "stop_token")
     return out
+
+
+def diagnostics_summary(rows: list[dict]) -> dict:
+    """Means of per-utterance :func:`diagnostics` (e.g. the fraction stopped by token)."""
+    keys = rows[0].keys() if rows else ()
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}

@@ -902,3 +902,31 @@ def _family():
 
 
 FAMILY = _family()
+
+
+def heldout_synthesis(workdir, split_name: str = "test", limit: int = 50):
+    """Synthesises a corpus split's texts with a trained workdir (Griffin-Lim vocoder).
+
+    Returns ``(pairs, diagnostics, synthesizer)``: ``(id, espeak audio, synthesized audio)``
+    triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, and per sentence the attention
+    diagnostics of the free-running alignment with ``stopped_by_token``.
+    """
+    from tts_jax import audio
+    from tts_jax.cli import load_workdir_config
+    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.eval import attention
+
+    config = load_workdir_config(workdir)
+    split = corpus_from_config(config).split(split_name)
+    n = min(limit, len(split))
+    synth = Synthesizer(workdir, config)
+    results = synth([split.texts[i] for i in range(n)])
+    mel_cfg = audio.MelConfig.from_config(config.data)
+    pairs, diagnostics = [], []
+    for i, res in enumerate(results):
+        wav = np.asarray(audio.mel_to_audio(res["mel"], mel_cfg))
+        pairs.append((split.ids[i], split.example(i)["audio"], wav))
+        diagnostics.append(
+            dict(attention.diagnostics(res["alignment"]), stopped_by_token=float(res["stopped"]))
+        )
+    return pairs, diagnostics, synth
