@@ -111,9 +111,13 @@ class _Batches:
     # ---- plans ----
     def plan(self, epoch: int) -> list[np.ndarray]:
         """Global batches of the epoch as arrays of split rows (-1 marks filler rows)."""
-        if epoch not in self._plans:
-            self._plans = {epoch: self._build_plan(epoch)}
-        return self._plans[epoch]
+        plans = self._plans
+        if epoch not in plans:
+            # Keep this epoch and the one before: prefetching crosses epoch boundaries.
+            plans = {e: p for e, p in plans.items() if e == epoch - 1}
+            plans[epoch] = self._build_plan(epoch)
+            self._plans = plans
+        return plans[epoch]
 
     def _build_plan(self, epoch: int) -> list[np.ndarray]:
         rows = self.members.copy()
