@@ -343,3 +343,19 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
     for i, utt in enumerate(split.ids):
         mel = np.load(gta / f"{utt}.npy")
         assert mel.shape == (len(split.example(i)["audio"]) // 256, 80)
+
+
+def test_in_graph_alignment_scores_match_the_eval_toolkit():
+    from tts_jax.eval import attention
+
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(7), size=(2, 9))  # [B, steps, N]
+    lengths = np.array([27, 15])  # frames at r = 3 -> 9 and 5 steps
+    valid = np.array([True, True])
+    f = float(T.alignment_focus(jnp.asarray(w), None, jnp.asarray(lengths), 3, valid))
+    m = float(T.alignment_monotonicity(jnp.asarray(w), jnp.asarray(lengths), 3, valid))
+    peaks = np.concatenate([w[0].max(-1), w[1, :5].max(-1)])
+    assert f == pytest.approx(peaks.mean(), rel=1e-5)
+    pairs = [np.diff(np.argmax(w[0], -1)) >= 0, np.diff(np.argmax(w[1, :5], -1)) >= 0]
+    assert m == pytest.approx(np.concatenate(pairs).mean(), rel=1e-5)
+    assert attention.focus(w[0]) == pytest.approx(w[0].max(-1).mean())

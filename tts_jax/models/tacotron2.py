@@ -608,6 +608,15 @@ def alignment_focus(alignments, id_lengths, mel_lengths, reduction: int, valid):
     return jnp.sum(peak * step_mask) / jnp.maximum(jnp.sum(step_mask), 1)
 
 
+def alignment_monotonicity(alignments, mel_lengths, reduction: int, valid):
+    """Fraction of consecutive real decoder steps whose attention argmax does not move back."""
+    steps = (mel_lengths + reduction - 1) // reduction
+    peak = jnp.argmax(alignments, axis=-1)  # [B, S]
+    forward = (peak[:, 1:] >= peak[:, :-1]).astype(jnp.float32)
+    pair_mask = sequence_mask(steps - 1, forward.shape[1]) & valid[:, None]
+    return jnp.sum(forward * pair_mask) / jnp.maximum(jnp.sum(pair_mask), 1)
+
+
 def train_step(config):
     from tts_jax.train.optim import make_optimizer
     from tts_jax.train.state import make_train_step
@@ -650,6 +659,9 @@ def eval_step(config):
             batch["mel_lengths"],
             model.reduction,
             batch["valid"],
+        )
+        terms["monotonicity"] = alignment_monotonicity(
+            out["alignments"], batch["mel_lengths"], model.reduction, batch["valid"]
         )
         return terms
 
