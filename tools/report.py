@@ -40,7 +40,8 @@ def bench_table(paths: list[str]) -> str:
         xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else "–"
         sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "–"
         lines.append(
-            f"| {r['benchmark']} | {r.get('measure', '')} | {r.get('batch', '')} | "
+            f"| {r['benchmark']} | {Path(r.get('config') or '-').name} | {r.get('measure', '')} | "
+            f"{r.get('batch', '')} | "
             f"{r['device']} | {r.get('params', 0):,} | {r['compile_s']:.2f} | "
             f"{r['median_s']:.4f} | {xrt} | {sps} |"
         )
