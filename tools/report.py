@@ -32,9 +32,9 @@ def bench_table(paths: list[str]) -> str:
     for r in rows:
         latest[(r["benchmark"], r.get("measure"), r.get("config"), r.get("batch"), r["device"])] = r
     lines = [
-        "| benchmark | measure | batch | device | params | compile (s) | median (s) | "
+        "| benchmark | config | measure | batch | device | params | compile (s) | median (s) | "
         "x real time | steps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in latest.values():
         xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else "–"
