@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tts_jax.nn.zoneout import ZoneoutLSTMCell
+from tts_jax.train.family import Family
 
 _NEG_INF = -1e9
 
@@ -848,21 +849,16 @@ def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16
     import json
     from pathlib import Path
 
-    from tts_jax.cli import load_workdir_config
     from tts_jax.data.inputs import corpus_from_config
     from tts_jax.data.pipeline import TextMelBatches
-    from tts_jax.text import TextConfig
-    from tts_jax.train.loop import restore_trained
 
-    config = load_workdir_config(workdir)
-    model = build_model(config)
-    state = restore_trained(workdir, config, FAMILY, _example_batch(config))
-    variables = {"params": state.params, **state.model_state}
+    synth = Synthesizer(workdir)  # the restored model; its decoding loop is not used here
+    config, model, variables = synth.config, synth.model, synth.variables
     split = corpus_from_config(config).split(split_name)
     batches = TextMelBatches(
         split,
         batch_size,
-        TextConfig.from_config(config.data.text),
+        synth.text,
         shuffle=False,
         drop_remainder=False,
         frames_multiple=model.reduction,
@@ -891,7 +887,7 @@ def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16
             written.append({"id": split.ids[row], "frames": frames})
     index = {
         "workdir": str(workdir),
-        "step": int(state.step),
+        "step": synth.step,
         "split": split_name,
         "utterances": written,
     }
@@ -899,21 +895,15 @@ def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16
     return index
 
 
-def _family():
-    from tts_jax.train.family import Family
-
-    return Family(
-        name="tacotron2",
-        make_data=make_data,
-        init_state=init_state,
-        train_step=train_step,
-        eval_step=eval_step,
-        eval_summaries=eval_summaries,
-        synthesize=synthesize,
-    )
-
-
-FAMILY = _family()
+FAMILY = Family(
+    name="tacotron2",
+    make_data=make_data,
+    init_state=init_state,
+    train_step=train_step,
+    eval_step=eval_step,
+    eval_summaries=eval_summaries,
+    synthesize=synthesize,
+)
 
 
 def heldout_synthesis(workdir, split_name: str = "test", limit: int = 50):
