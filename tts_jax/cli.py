@@ -204,23 +204,33 @@ def cmd_vocode(args) -> int:
     if not mel_path.is_file():
         raise UserError(f"mel file not found: {mel_path}")
     mel = np.load(mel_path)
-    cfg = (
-        audio.MelConfig.from_config(load_workdir_config(args.workdir).data)
-        if args.workdir
-        else audio.MelConfig()
-    )
+    # --workdir: a vocoder run (used as the vocoder) or any run (its front-end settings).
+    config = load_workdir_config(args.workdir) if args.workdir else None
+    cfg = audio.MelConfig.from_config(config.data) if config else audio.MelConfig()
+    vocoder = args.vocoder
+    if vocoder is None:
+        is_vocoder = config is not None and config.model.family == "hifigan"
+        vocoder = f"hifigan:{args.workdir}" if is_vocoder else "griffin-lim"
     if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
         raise UserError(f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}]")
-    if args.vocoder != "griffin-lim":
-        raise UserError(f"--vocoder {args.vocoder!r}: only 'griffin-lim' is available")
-    wav = np.asarray(audio.mel_to_audio(mel, cfg, n_iter=args.iterations))
+    if vocoder == "griffin-lim":
+        wav = np.asarray(audio.mel_to_audio(mel, cfg, n_iter=args.iterations))
+    else:
+        from tts_jax.vocoders import load_vocoder
+
+        wav = load_vocoder(vocoder, cfg)(mel)
     audio.save_wav(args.out, wav, cfg.sample_rate)
     print(f"vocode: {len(wav) / cfg.sample_rate:.2f} s written to {args.out}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from tts_jax.eval.evaluate import evaluate_pairs, folder_pairs, griffin_lim_pairs
+    from tts_jax.eval.evaluate import (
+        copy_synthesis_pairs,
+        evaluate_pairs,
+        folder_pairs,
+        griffin_lim_pairs,
+    )
 
     sr = args.sample_rate
     if args.workdir:
@@ -247,13 +257,23 @@ def cmd_evaluate(args) -> int:
         pairs = folder_pairs(args.reference_dir, args.synthesized_dir, sr)
         title, meta = Path(args.synthesized_dir).name, {"reference_dir": args.reference_dir}
     elif args.data:
-        if args.reference != "griffin-lim":
-            raise UserError("with --data, pass --reference griffin-lim (copy-synthesis floor)")
+        if not args.reference:
+            raise UserError(
+                "with --data, pass --reference griffin-lim (the floor) or --reference "
+                "hifigan:WORKDIR: copy synthesis of the split's ground-truth mels"
+            )
         from tts_jax.data.ljspeech import open_corpus
 
         split = open_corpus(args.data).split(args.split)
-        pairs = griffin_lim_pairs(split, args.limit)
-        title = "Griffin-Lim (60 it.) copy-synthesis"
+        if args.reference == "griffin-lim":
+            pairs = griffin_lim_pairs(split, args.limit)
+            title = "Griffin-Lim (60 it.) copy-synthesis"
+        else:
+            from tts_jax.vocoders import load_vocoder
+
+            vocoder = load_vocoder(args.reference, split.mel)
+            pairs = copy_synthesis_pairs(split, args.limit, vocoder)
+            title = f"{args.reference} (step {vocoder.step}) copy-synthesis"
         meta = {"data": args.data, "split": args.split, "limit": args.limit}
     else:
         raise UserError(
@@ -307,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", required=True)
     s.add_argument("--text", action="append", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--vocoder", default="griffin-lim")
+    s.add_argument("--vocoder", default="griffin-lim", help="griffin-lim or hifigan:WORKDIR")
     s.set_defaults(func=cmd_synthesize)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
@@ -320,9 +340,13 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")
     v.add_argument("--mel", required=True)
     v.add_argument("--out", required=True)
-    v.add_argument("--workdir", default=None, help="take front-end settings from this run")
-    v.add_argument("--vocoder", default="griffin-lim")
-    v.add_argument("--iterations", type=int, default=60)
+    v.add_argument(
+        "--workdir",
+        default=None,
+        help="a HiFi-GAN run (the vocoder) or any run (its front-end settings)",
+    )
+    v.add_argument("--vocoder", default=None, help="griffin-lim or hifigan:WORKDIR")
+    v.add_argument("--iterations", type=int, default=60, help="Griffin-Lim iterations")
     v.set_defaults(func=cmd_vocode)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
@@ -330,7 +354,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--reference-dir")
     e.add_argument("--synthesized-dir")
     e.add_argument("--data", help="corpus folder, for --reference griffin-lim")
-    e.add_argument("--reference", default=None, help="griffin-lim: the training-free floor")
+    e.add_argument(
+        "--reference",
+        default=None,
+        help="with --data: griffin-lim (the training-free floor) or hifigan:WORKDIR",
+    )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=50)
     e.add_argument("--sample-rate", type=int, default=22050)

@@ -43,6 +43,7 @@ def base_config() -> ConfigDict:
     c.train.eval_every = 500
     c.train.eval_batches = 4  # 0: the whole validation split
     c.train.progress = True
+    c.train.max_minutes = 0.0  # > 0: checkpoint and stop after this much wall time
 
     c.optim = ConfigDict()
     c.optim.name = "adam"  # adam | adamw

@@ -64,8 +64,19 @@ def text_mel_data(
     return Data(train=train, eval=eval_batches, describe=describe)
 
 
-def audio_segment_data(config, process_index: int, process_count: int, segment_length: int):
-    """Training and validation :class:`AudioSegments` (vocoders) as the trainer's :class:`Data`."""
+def audio_segment_data(
+    config,
+    process_index: int,
+    process_count: int,
+    segment_length: int,
+    eval_segment_length: int | None = None,
+    mel_dir: str | None = None,
+):
+    """Training and validation :class:`AudioSegments` (vocoders) as the trainer's :class:`Data`.
+
+    ``mel_dir``: training mels from a ``tts-jax gta`` export instead of the corpus (validation
+    keeps the ground-truth mels: it measures copy synthesis).
+    """
     corpus = corpus_from_config(config)
     common = dict(
         seed=config.seed,
@@ -74,18 +85,23 @@ def audio_segment_data(config, process_index: int, process_count: int, segment_l
         prefetch=config.data.prefetch,
         log_floor=mel_config(config).log_floor,
     )
-    train = AudioSegments(corpus.split("train"), config.train.batch_size, segment_length, **common)
+    train = AudioSegments(
+        corpus.split("train"), config.train.batch_size, segment_length, mel_dir=mel_dir, **common
+    )
 
     def eval_batches():
         val = AudioSegments(
             corpus.split("validation"),
             config.train.batch_size,
-            segment_length,
+            eval_segment_length or segment_length,
             shuffle=False,
             drop_remainder=False,
             **common,
         )
         return val.epoch_batches()
 
-    describe = (f"data: {len(train)} batches of {segment_length}-sample segments per epoch",)
+    describe = (
+        f"data: {len(train)} batches of {segment_length}-sample segments per epoch"
+        + (f", mels from {mel_dir}" if mel_dir else ""),
+    )
     return Data(train=train, eval=eval_batches, describe=describe)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -316,6 +317,10 @@ class AudioSegments(_Batches):
     ``segment_length`` samples (a multiple of the hop) starting on a frame boundary, drawn
     afresh each epoch; shorter utterances are zero-padded (their padded mel frames hold the
     log floor). Offsets are a pure function of (seed, epoch, batch index, row).
+
+    ``mel_dir``: read each utterance's mel from ``mel_dir/ID.npy`` instead of the corpus (the
+    ground-truth-aligned mels of ``tts-jax gta``, for fine-tuning a vocoder on what Tacotron 2
+    predicts); they must have the ground-truth frame count.
     """
 
     def __init__(
@@ -331,8 +336,18 @@ class AudioSegments(_Batches):
         process_count: int = 1,
         prefetch: int = 2,
         log_floor: float = 1e-5,
+        mel_dir: str | Path | None = None,
     ):
         hop = split.mel.hop_length
+        self.mel_dir = None if mel_dir is None else Path(mel_dir)
+        if self.mel_dir is not None:
+            missing = [i for i in split.ids if not (self.mel_dir / f"{i}.npy").is_file()]
+            if missing:
+                raise UserError(
+                    f"mel_dir {self.mel_dir} lacks {len(missing)} of the {len(split.ids)} mels of "
+                    f"split {split.name!r} (e.g. {missing[0]}.npy); export them with "
+                    f"`tts-jax gta --split {split.name}`"
+                )
         if segment_length % hop:
             raise UserError(f"segment_length {segment_length} is not a multiple of hop {hop}")
         self.segment_length = segment_length
@@ -355,7 +370,10 @@ class AudioSegments(_Batches):
             "mels": np.full((b, seg_frames, self.split.mel.n_mels), self.pad_value, np.float32),
         }
         for j, row in enumerate(local):
-            ex = self.split.example(fill if row < 0 else row)
+            row = fill if row < 0 else row
+            ex = self.split.example(row)
+            if self.mel_dir is not None:
+                ex["mel"] = self._external_mel(row, len(ex["mel"]))
             frames = len(ex["mel"])
             start = int(u[lo + j] * (max(0, frames - seg_frames) + 1)) if self.shuffle else 0
             mel = ex["mel"][start : start + seg_frames]
@@ -363,3 +381,13 @@ class AudioSegments(_Batches):
             out["mels"][j, : len(mel)] = mel
             out["audio"][j, : len(wav)] = wav
         return out
+
+    def _external_mel(self, row: int, frames: int) -> np.ndarray:
+        path = self.mel_dir / f"{self.split.ids[row]}.npy"
+        mel = np.load(path)
+        if mel.shape != (frames, self.split.mel.n_mels):
+            raise UserError(
+                f"{path} holds shape {mel.shape}; expected ({frames}, {self.split.mel.n_mels}) "
+                "(the utterance's ground-truth frames)"
+            )
+        return mel.astype(np.float32)

@@ -52,10 +52,16 @@ def folder_pairs(reference_dir, synthesized_dir, sample_rate: int) -> Iterator[t
 
 def griffin_lim_pairs(split, limit: int, n_iter: int = 60) -> Iterator[tuple]:
     """Copy-synthesis of a corpus split's ground-truth mels with Griffin-Lim."""
+    return copy_synthesis_pairs(
+        split, limit, lambda mel: np.asarray(audio.mel_to_audio(mel, split.mel, n_iter=n_iter))
+    )
+
+
+def copy_synthesis_pairs(split, limit: int, vocoder) -> Iterator[tuple]:
+    """(id, recorded audio, ``vocoder(ground-truth mel)``) for the first ``limit`` utterances."""
     for i in range(min(limit, len(split))):
         ex = split.example(i)
-        wav = np.asarray(audio.mel_to_audio(ex["mel"], split.mel, n_iter=n_iter))
-        yield split.ids[i], ex["audio"], wav
+        yield split.ids[i], ex["audio"], np.asarray(vocoder(ex["mel"]))
 
 
 def evaluate_pairs(

@@ -807,19 +807,18 @@ def synthesize(config, args) -> None:
     from pathlib import Path
 
     from tts_jax import audio
-    from tts_jax.errors import UserError
     from tts_jax.plotting import alignment_image, mel_image, save_png
+    from tts_jax.vocoders import load_vocoder
 
-    if args.vocoder != "griffin-lim":
-        raise UserError(f"--vocoder {args.vocoder!r}: only 'griffin-lim' is available so far")
+    mel_cfg = audio.MelConfig.from_config(config.data)
+    vocoder = load_vocoder(args.vocoder, mel_cfg)
     synth = Synthesizer(args.workdir, config)
     results = synth(list(args.text))
-    mel_cfg = audio.MelConfig.from_config(config.data)
     out = Path(args.out)
     stem = out.with_suffix("")
     for i, (text, res) in enumerate(zip(args.text, results, strict=True)):
         base = stem if len(results) == 1 else Path(f"{stem}_{i:02d}")
-        wav = np.asarray(audio.mel_to_audio(res["mel"], mel_cfg))
+        wav = vocoder(res["mel"])
         audio.save_wav(base.with_suffix(".wav"), wav, mel_cfg.sample_rate)
         save_png(f"{base}_alignment.png", alignment_image(res["alignment"], text[:80]))
         save_png(f"{base}_mel.png", mel_image({text[:80]: res["mel"]}))
@@ -906,8 +905,10 @@ FAMILY = Family(
 )
 
 
-def heldout_synthesis(workdir, split_name: str = "test", limit: int = 50):
-    """Synthesises a corpus split's texts with a trained workdir (Griffin-Lim vocoder).
+def heldout_synthesis(
+    workdir, split_name: str = "test", limit: int = 50, vocoder: str = "griffin-lim"
+):
+    """Synthesises a corpus split's texts with a trained workdir and ``vocoder``.
 
     Returns ``(pairs, diagnostics, synthesizer)``: ``(id, espeak audio, synthesized audio)``
     triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, and per sentence the attention
@@ -917,16 +918,18 @@ def heldout_synthesis(workdir, split_name: str = "test", limit: int = 50):
     from tts_jax.cli import load_workdir_config
     from tts_jax.data.inputs import corpus_from_config
     from tts_jax.eval import attention
+    from tts_jax.vocoders import load_vocoder
 
     config = load_workdir_config(workdir)
     split = corpus_from_config(config).split(split_name)
     n = min(limit, len(split))
+    mel_cfg = audio.MelConfig.from_config(config.data)
+    vocode = load_vocoder(vocoder, mel_cfg)
     synth = Synthesizer(workdir, config)
     results = synth([split.texts[i] for i in range(n)])
-    mel_cfg = audio.MelConfig.from_config(config.data)
     pairs, diagnostics = [], []
     for i, res in enumerate(results):
-        wav = np.asarray(audio.mel_to_audio(res["mel"], mel_cfg))
+        wav = vocode(res["mel"])
         pairs.append((split.ids[i], split.example(i)["audio"], wav))
         diagnostics.append(
             dict(attention.diagnostics(res["alignment"]), stopped_by_token=float(res["stopped"]))

@@ -10,6 +10,8 @@
 * saves with orbax (asynchronously, keep-N, atomic: a checkpoint directory appears only when
   complete) every ``train.checkpoint_every`` steps, at the end, and on SIGTERM, after which it
   returns cleanly;
+* stops (after a checkpoint) once ``train.max_minutes`` of wall time have passed in this
+  invocation, when that is set: experiment scripts train for a stated CPU budget with it;
 * blocks on the metrics every step. This is also what keeps XLA's CPU collectives from timing
   out when many steps are queued on fake devices.
 """
@@ -57,11 +59,7 @@ class _StopFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
     def any_host(self) -> bool:
-        if jax.process_count() == 1:
-            return self.set
-        from jax.experimental import multihost_utils
-
-        return bool(np.any(multihost_utils.process_allgather(np.array([self.set]))))
+        return _agree(self.set)
 
 
 def save_config(config: ConfigDict, workdir: Path) -> None:
@@ -212,7 +210,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
     )
     step = start
     history = []
-    t0 = time.time()
+    t0 = started = time.time()
+    budget_s = 60.0 * tc.get("max_minutes", 0.0)
     try:
         with _StopFlag() as stop:
             while step < tc.num_steps:
@@ -234,6 +233,10 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
                     save(step)
                     _say(is_main, f"SIGTERM: saved checkpoint at step {step}, stopping")
                     break
+                if budget_s and _agree(time.time() - started > budget_s):
+                    save(step)
+                    _say(is_main, f"time budget of {tc.max_minutes} min reached at step {step}")
+                    break
                 # Save before evaluating: a failing evaluation must not cost training.
                 if step % tc.checkpoint_every == 0 or step == tc.num_steps:
                     save(step)
@@ -248,6 +251,15 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
         mgr.close()
         writer.close()
     return state
+
+
+def _agree(flag: bool) -> bool:
+    """True on every host when it is true on any (clocks differ between hosts)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array([flag]))))
 
 
 def _say(is_main: bool, line: str) -> None:

@@ -1,0 +1,121 @@
+"""HiFi-GAN configs. ``v1`` / ``v2`` / ``v3``: the paper's generators (Kong et al. 2020,
+table of SPEC) with the full discriminators, batch 16 of 8,192 samples. ``cpu``: a V3-like
+generator with fewer channels and narrower discriminators, to train on 2 CPU cores. ``tiny``:
+tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.gta_dir=DIR``
+(written by ``tts-jax gta``).
+
+    tts-jax train --config experiments/hifigan.py:cpu --workdir runs/hifigan_cpu
+"""
+
+from ml_collections import config_dict
+
+from tts_jax.config import base_config
+
+_MSD_LAYERS = (  # (out channels, kernel, stride, groups) per conv, before conv_post
+    (128, 15, 1, 1),
+    (128, 41, 2, 4),
+    (256, 41, 2, 16),
+    (512, 41, 4, 16),
+    (1024, 41, 4, 16),
+    (1024, 41, 1, 16),
+    (1024, 5, 1, 1),
+)
+
+_GENERATORS = {
+    "v1": dict(
+        upsample_rates=(8, 8, 2, 2),
+        upsample_kernel_sizes=(16, 16, 4, 4),
+        upsample_initial_channel=512,
+        resblock="1",
+        resblock_kernel_sizes=(3, 7, 11),
+        resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+    ),
+    "v2": dict(
+        upsample_rates=(8, 8, 2, 2),
+        upsample_kernel_sizes=(16, 16, 4, 4),
+        upsample_initial_channel=128,
+        resblock="1",
+        resblock_kernel_sizes=(3, 7, 11),
+        resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+    ),
+    "v3": dict(
+        upsample_rates=(8, 8, 4),
+        upsample_kernel_sizes=(16, 16, 8),
+        upsample_initial_channel=256,
+        resblock="2",
+        resblock_kernel_sizes=(3, 5, 7),
+        resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
+    ),
+}
+
+
+def get_config(variant: str = "v1"):
+    c = base_config()
+    c.model.family = "hifigan"
+    m = c.model
+    m.update(_GENERATORS["v3" if variant in ("cpu", "tiny") else variant])
+    m.upsample_method = "polyphase"  # or "dilated" (XLA's zero-stuffed transposed conv)
+    m.mpd_periods = (2, 3, 5, 7, 11)
+    m.mpd_channels = (32, 128, 512, 1024, 1024)
+    m.msd_layers = _MSD_LAYERS
+    m.mel_loss_weight = 45.0
+    m.feature_loss_weight = 2.0
+    m.loss_mel_full_band = True  # the reference's fmax_for_loss = None
+
+    # AdamW 2e-4, betas (0.8, 0.99), weight decay 0.01, lr x 0.999 per epoch
+    # (decay_steps -1 = one epoch; staircase False gives the per-step equivalent).
+    c.optim.name = "adamw"
+    c.optim.learning_rate = 2e-4
+    c.optim.b1, c.optim.b2 = 0.8, 0.99
+    c.optim.weight_decay = 0.01
+    c.optim.schedule = "exponential"
+    c.optim.decay_rate = 0.999
+    c.optim.decay_steps = -1
+    c.optim.staircase = True
+
+    c.data.gta_dir = config_dict.placeholder(
+        str
+    )  # a `tts-jax gta` folder: fine-tune on Tacotron 2's mels
+    c.train.batch_size = 16
+    c.train.segment_length = 8192
+    c.train.eval_segment_length = 32768
+    c.train.num_steps = 2_500_000
+    c.train.checkpoint_every = 5000
+    c.train.eval_every = 1000
+    c.train.log_every = 100
+    c.train.eval_batches = 4
+
+    if variant in ("v1", "v2", "v3"):
+        pass
+    elif variant in ("cpu", "tiny"):
+        m.upsample_initial_channel = 128
+        m.mpd_channels = (16, 32, 64, 128, 128)
+        m.msd_layers = tuple(
+            (c_out // 8 if c_out > 16 else c_out, k, s, min(g, 4)) for c_out, k, s, g in _MSD_LAYERS
+        )
+        c.train.batch_size = 8
+        c.train.num_steps = 200_000
+        c.train.checkpoint_every = 250
+        c.train.eval_every = 250
+        c.train.log_every = 25
+        c.train.eval_batches = 2
+        if variant == "tiny":
+            m.upsample_initial_channel = 16
+            m.resblock_kernel_sizes = (3,)
+            m.resblock_dilation_sizes = ((1, 2),)
+            m.mpd_periods = (2, 3)
+            m.mpd_channels = (4, 8)
+            m.msd_layers = ((8, 15, 1, 1), (8, 41, 4, 4))
+            c.train.batch_size = 2
+            c.train.segment_length = 2048
+            c.train.eval_segment_length = 4096
+            c.train.num_steps = 4
+            c.train.checkpoint_every = 2
+            c.train.eval_every = 4
+            c.train.log_every = 1
+            c.train.eval_batches = 1
+            c.train.progress = False
+            c.optim.learning_rate = 1e-3
+    else:
+        raise ValueError(f"unknown variant {variant!r}; expected v1, v2, v3, cpu or tiny")
+    return c
