@@ -55,6 +55,7 @@ def get_config(variant: str = "v1"):
     m = c.model
     m.update(_GENERATORS["v3" if variant in ("cpu", "tiny") else variant])
     m.upsample_method = "polyphase"  # or "dilated" (XLA's zero-stuffed transposed conv)
+    m.conv_impl = "auto"  # discriminator convs: split | xla | auto (tts_jax.nn.conv.conv1d)
     m.mpd_periods = (2, 3, 5, 7, 11)
     m.mpd_channels = (32, 128, 512, 1024, 1024)
     m.msd_layers = _MSD_LAYERS

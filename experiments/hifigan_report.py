@@ -25,6 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+def _cumulative(phases: list[dict], result: dict) -> float:
+    """Training minutes spent up to the end of ``result``'s phase."""
+    target = result["phase"]["target_minutes"]
+    return sum(ph["minutes"] for ph in phases if ph["target_minutes"] <= target)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", required=True)
@@ -91,10 +97,11 @@ def main(argv=None) -> int:
         "",
         table,
         "",
-        "| budget (min) | training minutes | steps |",
+        "| budget (min) | cumulative training minutes | steps |",
         "|---|---|---|",
         *(
-            f"| {r['phase']['target_minutes']:g} | {sum(ph['minutes'] for ph in phases if ph['target_minutes'] <= r['phase']['target_minutes']):.1f} | {r['phase']['step']} |"
+            f"| {r['phase']['target_minutes']:g} | {_cumulative(phases, r):.1f} | "
+            f"{r['phase']['step']} |"
             for r in results
         ),
     ]

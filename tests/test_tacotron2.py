@@ -344,6 +344,65 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
         mel = np.load(gta / f"{utt}.npy")
         assert mel.shape == (len(split.example(i)["audio"]) // 256, 80)
 
+    # The vocoder end of the pipeline: HiFi-GAN fine-tuned on these GTA mels, then used by
+    # synthesize, vocode and evaluate.
+    hg = tmp_path / "hifigan"
+    hc = load_config(
+        str(REPO / "experiments" / "hifigan.py:tiny"),
+        [
+            f"--config.data.path={corpus_dir}",
+            f"--config.data.gta_dir={gta}",
+            "--config.train.num_steps=2",
+        ],
+    )
+    train_and_evaluate(hc, hg)
+    out = tmp_path / "hg" / "out.wav"
+    args = ["synthesize", "--workdir", str(workdir), "--out", str(out), "--text", texts[0]]
+    assert main([*args, "--vocoder", f"hifigan:{hg}"]) == 0
+    info = sf.info(str(out))
+    assert info.samplerate == 22050 and info.frames % 256 == 0 and info.frames > 0
+    utt = split.ids[0]
+    voc = tmp_path / "voc.wav"
+    assert (
+        main(["vocode", "--mel", str(gta / f"{utt}.npy"), "--workdir", str(hg), "--out", str(voc)])
+        == 0
+    )
+    assert sf.info(str(voc)).frames == np.load(gta / f"{utt}.npy").shape[0] * 256
+    ev_dir = tmp_path / "ev_hg"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(corpus_dir),
+                "--reference",
+                f"hifigan:{hg}",
+                "--split",
+                "train",
+                "--limit",
+                "2",
+                "--out",
+                str(ev_dir),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((ev_dir / "eval.json").read_text())["utterances"] == 2
+    assert (
+        main(
+            [
+                "vocode",
+                "--mel",
+                str(gta / f"{utt}.npy"),
+                "--vocoder",
+                "hifigan:/nope",
+                "--out",
+                str(voc),
+            ]
+        )
+        == 2
+    )
+
 
 def test_in_graph_alignment_scores_match_the_eval_toolkit():
     from tts_jax.eval import attention

@@ -188,6 +188,7 @@ class DiscriminatorP(nn.Module):
     kernel_size: int = 5
     stride: int = 3
     norm: str | None = "weight"
+    conv_impl: str = "auto"  # tts_jax.nn.conv.conv1d
 
     @nn.compact
     def __call__(self, x):
@@ -203,7 +204,7 @@ class DiscriminatorP(nn.Module):
         k = self.kernel_size
         for i, c in enumerate(self.channels):
             stride = self.stride if i < len(self.channels) - 1 else 1
-            h = Conv1d(c, k, stride, padding=get_padding(k), norm=self.norm)(h)
+            h = Conv1d(c, k, stride, padding=get_padding(k), norm=self.norm, impl=self.conv_impl)(h)
             h = nn.leaky_relu(h, LRELU_SLOPE)
             fmaps.append(h.reshape(b, p, *h.shape[1:]))
         h = Conv1d(1, 3, padding=1, norm=self.norm, name="conv_post")(h)
@@ -214,11 +215,15 @@ class DiscriminatorP(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):  # noqa: ARG002 - uniform interface
         """x ``[B, T]`` -> (list of logits, list of feature-map lists), one per period."""
-        outs = [DiscriminatorP(p, tuple(self.channels))(x) for p in self.periods]
+        outs = [
+            DiscriminatorP(p, tuple(self.channels), conv_impl=self.conv_impl)(x)
+            for p in self.periods
+        ]
         return [o[0] for o in outs], [o[1] for o in outs]
 
 
@@ -236,15 +241,16 @@ class DiscriminatorS(nn.Module):
         (1024, 41, 1, 16),
         (1024, 5, 1, 1),
     )
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):
         h = x[..., None]
         fmaps = []
         for c, k, s, g in self.layers:
-            h = Conv1d(c, k, s, groups=g, padding=(k - 1) // 2, norm=self.norm)(
-                h, update_stats=update_stats
-            )
+            h = Conv1d(
+                c, k, s, groups=g, padding=(k - 1) // 2, norm=self.norm, impl=self.conv_impl
+            )(h, update_stats=update_stats)
             h = nn.leaky_relu(h, LRELU_SLOPE)
             fmaps.append(h)
         h = Conv1d(1, 3, padding=1, norm=self.norm, name="conv_post")(h, update_stats=update_stats)
@@ -257,6 +263,7 @@ class MultiScaleDiscriminator(nn.Module):
     zero padding counted, as PyTorch's AvgPool1d); spectral norm on the raw-scale one."""
 
     layers: tuple[tuple[int, int, int, int], ...] = DiscriminatorS.layers
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):
@@ -264,7 +271,7 @@ class MultiScaleDiscriminator(nn.Module):
         for i, norm in enumerate(("spectral", "weight", "weight")):
             if i > 0:
                 x = nn.avg_pool(x[..., None], (4,), (2,), padding=[(2, 2)])[..., 0]
-            o, f = DiscriminatorS(norm, tuple(map(tuple, self.layers)))(
+            o, f = DiscriminatorS(norm, tuple(map(tuple, self.layers)), self.conv_impl)(
                 x, update_stats=update_stats
             )
             logits.append(o)
@@ -323,8 +330,8 @@ def build_generator(config, *, folded: bool = False) -> Generator:
 def build_discriminators(config) -> tuple[MultiPeriodDiscriminator, MultiScaleDiscriminator]:
     m = config.model
     return (
-        MultiPeriodDiscriminator(tuple(m.mpd_periods), tuple(m.mpd_channels)),
-        MultiScaleDiscriminator(tuple(map(tuple, m.msd_layers))),
+        MultiPeriodDiscriminator(tuple(m.mpd_periods), tuple(m.mpd_channels), m.conv_impl),
+        MultiScaleDiscriminator(tuple(map(tuple, m.msd_layers)), m.conv_impl),
     )
 
 

@@ -63,6 +63,7 @@ class Conv1d(nn.Module):
     padding: int = 0
     norm: str | None = None
     kernel_init: Callable | None = None
+    impl: str = "auto"  # see conv1d
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):
@@ -77,6 +78,7 @@ class Conv1d(nn.Module):
             self.padding,
             self.kernel_init or default_kernel,
             default_bias,
+            self.impl,
             name="conv",
         )
         return _normed(conv, self.norm)(x, update_stats=update_stats)
@@ -94,6 +96,7 @@ class ConvKernel(nn.Module):
     padding: int
     kernel_init: Callable
     bias_init: Callable
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x):
@@ -107,19 +110,44 @@ class ConvKernel(nn.Module):
             (self.kernel_size, x.shape[-1] // self.groups, self.features),
         )
         bias = self.param("bias", self.bias_init, (self.features,))
-        y = conv1d(x, kernel, self.stride, self.dilation, self.groups, self.padding)
+        y = conv1d(x, kernel, self.stride, self.dilation, self.groups, self.padding, self.impl)
         return y + bias
 
 
-def conv1d(x, kernel, stride: int = 1, dilation: int = 1, groups: int = 1, padding: int = 0):
+def conv1d(
+    x,
+    kernel,
+    stride: int = 1,
+    dilation: int = 1,
+    groups: int = 1,
+    padding: int = 0,
+    impl: str = "auto",
+):
     """Cross-correlation ``[B, T, C_in] x [k, C_in / groups, C_out] -> [B, T', C_out]`` with
     symmetric zero padding, as ``torch.nn.functional.conv1d``.
 
-    A grouped convolution is computed as ``groups`` separate convolutions, concatenated: the
-    same arithmetic, but XLA's CPU backend differentiates ``feature_group_count`` convolutions
-    3-5x slower than the split form (measured on the HiFi-GAN scale discriminator's layers;
-    tools/bench notes in the README).
+    ``impl="split"`` computes a grouped convolution as ``groups`` separate convolutions,
+    concatenated, and a strided one over few channels by space-to-depth: the same arithmetic,
+    but XLA's CPU backend differentiates ``feature_group_count`` convolutions 3-5x slower than
+    the split form, and strided ones through zero-stuffed (input-dilated) convolutions
+    (measured on the HiFi-GAN discriminators' layers: README, "HiFi-GAN speed"). ``"xla"``
+    hands everything to ``lax.conv_general_dilated``. ``"auto"``: ``split`` on CPU, ``xla`` on
+    accelerators (not measured there yet: their convolution libraries handle groups natively).
     """
+    if impl == "auto":
+        impl = "split" if jax.default_backend() == "cpu" else "xla"
+    if impl not in ("split", "xla"):
+        raise ValueError(f"impl must be 'auto', 'split' or 'xla', got {impl!r}")
+    if impl == "xla":
+        return lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=(stride,),
+            padding=[(padding, padding)],
+            rhs_dilation=(dilation,),
+            dimension_numbers=_DIMS,
+            feature_group_count=groups,
+        )
 
     def one(x, w):
         if stride > 1 and dilation == 1 and x.shape[-1] * stride <= _S2D_MAX_CHANNELS:
