@@ -27,10 +27,12 @@ def eval_table(paths: list[str]) -> str:
 def bench_table(paths: list[str]) -> str:
     rows = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line]
     rows = [r for r in rows if not r.get("quick")]
-    # Newest measurement per (benchmark, measure, config, batch, device).
+    # Newest measurement per (benchmark, measure, config, variant, batch, device); a variant
+    # is an ablation's setting (e.g. HiFi-GAN's upsample_method or conv_impl).
     latest = {}
     for r in rows:
-        latest[(r["benchmark"], r.get("measure"), r.get("config"), r.get("batch"), r["device"])] = r
+        key = (r["benchmark"], r.get("measure"), r.get("config"), _variant(r), r.get("batch"))
+        latest[(*key, r["device"])] = r
     lines = [
         "| benchmark | config | measure | batch | device | params | compile (s) | median (s) | "
         "x real time | steps/s |",
@@ -40,12 +42,20 @@ def bench_table(paths: list[str]) -> str:
         xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else "–"
         sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "–"
         lines.append(
-            f"| {r['benchmark']} | {Path(r.get('config') or '-').name} | {r.get('measure', '')} | "
+            f"| {r['benchmark']} | {Path(r.get('config') or '-').name}{_variant(r)} | "
+            f"{r.get('measure', '')} | "
             f"{r.get('batch', '')} | "
             f"{r['device']} | {r.get('params', 0):,} | {r['compile_s']:.2f} | "
             f"{r['median_s']:.4f} | {xrt} | {sps} |"
         )
     return "\n".join(lines)
+
+
+def _variant(r: dict) -> str:
+    for k in ("upsample_method", "conv_impl"):
+        if k in r:
+            return f" ({k}={r[k]})"
+    return ""
 
 
 def update_readme(readme: Path, section: str, table: str) -> None:
