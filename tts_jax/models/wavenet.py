@@ -268,3 +268,177 @@ def generate(
     if forced is not None:
         return means.T, log_scales.T
     return samples.T
+
+
+# ------------------------------------------------------------------------ trainer plumbing
+
+
+def normalize_mel(mel, config):
+    """Log-mel -> [0, 1]: the log floor maps to 0 and ``model.mel_max`` (natural-log units)
+    to 1, clipped (paper: conditioning normalised to [0, 1])."""
+    lo = float(np.log(config.data.get("log_floor", 1e-5)))
+    return jnp.clip((mel - lo) / (config.model.mel_max - lo), 0.0, 1.0)
+
+
+def build_model(config) -> WaveNet:
+    m = config.model
+    if int(np.prod(m.upsample_strides)) != config.data.hop_length:
+        from tts_jax.errors import UserError
+
+        raise UserError(
+            f"model.upsample_strides {tuple(m.upsample_strides)} multiply to "
+            f"{int(np.prod(m.upsample_strides))}, not data.hop_length {config.data.hop_length}"
+        )
+    return WaveNet(
+        layers=m.layers,
+        stacks=m.stacks,
+        residual_channels=m.residual_channels,
+        gate_channels=m.gate_channels,
+        skip_channels=m.skip_channels,
+        kernel_size=m.kernel_size,
+        front_kernel=m.front_kernel,
+        upsample_strides=tuple(m.upsample_strides),
+    )
+
+
+def teacher_nll(model: WaveNet, params, audio, mel, log_scale_min: float):
+    """Mean Gaussian NLL of samples 1..T-1 given everything before them (teacher forcing)."""
+    from tts_jax.distributions import gaussian_nll
+
+    mean, log_scale = model.apply({"params": params}, audio, mel)
+    return jnp.mean(gaussian_nll(audio[:, 1:], mean[:, :-1], log_scale[:, :-1], log_scale_min))
+
+
+def make_data(config, process_index, process_count):
+    from tts_jax.data.inputs import audio_segment_data
+
+    return audio_segment_data(
+        config,
+        process_index,
+        process_count,
+        config.train.segment_length,
+        eval_segment_length=config.train.eval_segment_length,
+    )
+
+
+def init_state(config, rng, batch):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import TrainState
+
+    model = build_model(config)
+    mel = normalize_mel(batch["mels"][:1], config)
+    params = model.init(rng, batch["audio"][:1], mel)["params"]
+    tx, _ = make_optimizer(config.optim)
+    return TrainState.create(params, tx, rng)
+
+
+def train_step(config):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import make_train_step
+
+    model = build_model(config)
+    _, schedule = make_optimizer(config.optim)
+    floor = config.model.log_scale_min
+
+    def loss_fn(params, model_state, batch, rng):
+        nll = teacher_nll(
+            model, params, batch["audio"], normalize_mel(batch["mels"], config), floor
+        )
+        return nll, ({"nll": nll}, model_state)
+
+    return make_train_step(loss_fn, schedule)
+
+
+def eval_step(config):
+    model = build_model(config)
+    floor = config.model.log_scale_min
+
+    def step(state, batch):
+        from tts_jax.distributions import gaussian_nll
+
+        audio = batch["audio"]
+        mean, log_scale = model.apply(
+            {"params": state.params}, audio, normalize_mel(batch["mels"], config)
+        )
+        nll = jnp.mean(gaussian_nll(audio[:, 1:], mean[:, :-1], log_scale[:, :-1], floor), axis=1)
+        valid = batch["valid"].astype(jnp.float32)
+        return {
+            "nll": jnp.sum(nll * valid) / jnp.maximum(jnp.sum(valid), 1.0),
+            "weight": jnp.sum(valid),
+        }
+
+    return step
+
+
+def example_batch(config, batch_size: int = 1) -> dict:
+    seg = config.train.segment_length
+    return {
+        "audio": np.zeros((batch_size, seg), np.float32),
+        "mels": np.zeros(
+            (batch_size, seg // config.data.hop_length, config.data.n_mels), np.float32
+        ),
+    }
+
+
+def _family():
+    from tts_jax.train.family import Family
+
+    return Family(
+        name="wavenet",
+        make_data=make_data,
+        init_state=init_state,
+        train_step=train_step,
+        eval_step=eval_step,
+    )
+
+
+FAMILY = _family()
+
+
+class Vocoder:
+    """A trained teacher as ``mel [F, n_mels] -> waveform [F * hop]`` by cached autoregressive
+    sampling (slow by nature: one step per sample). Lengths are padded to HiFi-GAN's frame
+    buckets so that a new length rarely recompiles."""
+
+    def __init__(self, workdir, config=None, state=None, seed: int = 0):
+        from tts_jax.data.inputs import mel_config
+        from tts_jax.errors import UserError
+        from tts_jax.models.hifigan import frame_bucket
+        from tts_jax.train.loop import restore_trained
+
+        if config is None:
+            from tts_jax.cli import load_workdir_config
+
+            config = load_workdir_config(workdir)
+        if config.model.family != "wavenet":
+            raise UserError(f"{workdir} holds a {config.model.family!r} model, not wavenet")
+        if state is None:
+            state = restore_trained(workdir, config, FAMILY, example_batch(config))
+        self.config, self.step, self.mel = config, int(state.step), mel_config(config)
+        self.hop = config.data.hop_length
+        self._bucket = frame_bucket
+        model = build_model(config)
+        params = jax.device_get(state.params)
+        floor = config.model.log_scale_min
+
+        def run(mel, rng):
+            cond = model.apply(
+                {"params": params}, normalize_mel(mel, config), method=model.upsample
+            )
+            return generate(model, params, cond, rng, log_scale_min=floor)
+
+        self._run = jax.jit(run)
+        self._rng = jax.random.PRNGKey(seed)
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        from tts_jax.errors import UserError
+
+        mel = np.asarray(mel, np.float32)
+        if mel.ndim != 2 or mel.shape[1] != self.mel.n_mels:
+            raise UserError(f"mel of shape {mel.shape}; expected [frames, {self.mel.n_mels}]")
+        frames = len(mel)
+        padded = np.full((1, self._bucket(frames), mel.shape[1]), np.log(self.mel.log_floor))
+        padded[0, :frames] = mel
+        self._rng, key = jax.random.split(self._rng)
+        wav = self._run(padded.astype(np.float32), key)
+        return np.asarray(wav)[0, : frames * self.hop]

@@ -279,3 +279,20 @@ def restore_trained(workdir: str | Path, config: ConfigDict, family: Family, exa
     finally:
         mgr.close()
     return state
+
+
+def restore_params(workdir: str | Path):
+    """The newest checkpoint's ``params`` of a training workdir as host numpy arrays, read
+    without building the model (so it can run while another model's init is being traced:
+    a student loading its frozen teacher)."""
+    workdir = Path(workdir)
+    mgr = checkpoint_manager(workdir, 1)
+    try:
+        step = mgr.latest_step()
+        if step is None:
+            raise UserError(f"{workdir} has no checkpoint yet (train it first)")
+        with jax.ensure_compile_time_eval():
+            restored = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    finally:
+        mgr.close()
+    return jax.tree.map(np.asarray, restored.state["params"])

@@ -1,0 +1,103 @@
+"""ClariNet distillation and the comparison of its objectives (tts_jax/models/clarinet.py).
+
+Config variants: ``paper`` (student 6 flows x 10 layers, 128 channels, filter 3; Adam 1e-3
+halved every 200k steps; teacher experiments/wavenet.py:paper), ``cpu`` (a narrow student
+and the :cpu teacher, for 2 CPU cores), ``tiny`` (tests). One distillation run is
+
+    tts-jax train --config experiments/clarinet_kl.py:cpu --workdir W \
+        --config.model.teacher_workdir=T --config.model.objective=reverse_reg
+
+and the comparison of every objective (x seeds), teacher included, is one command:
+
+    tts-jax sweep experiments/clarinet_kl.py:cpu --workdir runs/clarinet_kl_cpu
+
+(see :func:`get_sweep`; the sweep runner is tts_jax/sweep.py).
+"""
+
+from tts_jax.config import base_config
+
+# The variants compared by the sweep: name -> overrides of model.*.
+VARIANTS = {
+    "reverse": {"objective": "reverse", "stft_weight": 0.0},
+    "reverse+stft": {"objective": "reverse", "stft_weight": 1.0},
+    "reverse_reg+stft": {"objective": "reverse_reg", "stft_weight": 1.0},
+    "forward_reg+stft": {"objective": "forward_reg", "stft_weight": 1.0},
+    "reverse_mc+stft": {"objective": "reverse_mc", "stft_weight": 1.0},
+}
+
+
+def get_config(variant: str = "paper"):
+    c = base_config()
+    c.model.family = "clarinet"
+    m = c.model
+    m.teacher_workdir = ""
+    m.flows = 6
+    m.student_layers = 10
+    m.student_channels = 128
+    m.student_kernel_size = 3
+    m.student_front_kernel = 32
+    m.objective = "reverse_reg"  # reverse | reverse_reg | forward_reg | reverse_mc
+    m.reg_weight = 4.0  # lambda of the log-scale regulariser
+    m.mc_samples = 1  # draws per sample for reverse_mc
+    m.stft_weight = 1.0  # STFT frame loss against the recording (0 switches it off)
+    m.log_scale_min = -7.0  # teacher's floor
+    m.student_log_scale_min = -7.0
+    m.freeze_conditioner = True
+
+    c.optim.name = "adam"
+    c.optim.learning_rate = 1e-3
+    c.optim.schedule = "exponential"
+    c.optim.decay_steps = 200_000
+    c.optim.decay_rate = 0.5
+    c.optim.staircase = True
+    c.optim.grad_clip_norm = 1.0
+
+    c.train.batch_size = 8
+    c.train.segment_length = 11008
+    c.train.eval_segment_length = 22016
+    c.train.num_steps = 1_000_000
+    c.train.checkpoint_every = 5000
+    c.train.eval_every = 5000
+    c.train.log_every = 100
+
+    if variant == "paper":
+        pass
+    elif variant in ("cpu", "tiny"):
+        m.flows = 4
+        m.student_layers = 6
+        m.student_channels = 32
+        c.train.segment_length = 4096
+        c.train.eval_segment_length = 8192
+        c.train.num_steps = 600
+        c.train.checkpoint_every = 100
+        c.train.eval_every = 100
+        c.train.log_every = 10
+        c.train.eval_batches = 2
+        if variant == "tiny":
+            m.flows = 2
+            m.student_layers = 3
+            m.student_channels = 8
+            m.student_front_kernel = 4
+            c.train.batch_size = 2
+            c.train.segment_length = 2048  # > n_fft of the STFT loss
+            c.train.eval_segment_length = 2048
+            c.train.num_steps = 4
+            c.train.checkpoint_every = 2
+            c.train.eval_every = 4
+            c.train.log_every = 1
+            c.train.eval_batches = 1
+            c.train.progress = False
+    else:
+        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
+    return c
+
+
+def get_sweep(variant: str = "cpu"):
+    """What ``tts-jax sweep`` runs: the teacher, then every VARIANTS entry x seeds."""
+    return {
+        "teacher_config": f"experiments/wavenet.py:{variant}",
+        "student_config": f"experiments/clarinet_kl.py:{variant}",
+        "variants": VARIANTS,
+        "seeds": (0, 1) if variant != "tiny" else (0,),
+        "heldout": 8 if variant == "tiny" else 50,
+    }

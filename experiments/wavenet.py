@@ -1,0 +1,69 @@
+"""Gaussian WaveNet teacher configs (tts_jax/models/wavenet.py). ``paper``: ClariNet's teacher
+(20 layers in 2 stacks of dilations 1..512, filter 2, 128 channels, Adam 1e-3 halved every
+200k steps, batch 8 of 0.5 s). ``cpu``: narrower and shallower, for 2 CPU cores. ``tiny``: tests.
+
+    tts-jax train --config experiments/wavenet.py:cpu --workdir runs/wavenet_cpu
+"""
+
+from tts_jax.config import base_config
+
+
+def get_config(variant: str = "paper"):
+    c = base_config()
+    c.model.family = "wavenet"
+    m = c.model
+    m.layers = 20
+    m.stacks = 2
+    m.residual_channels = 128
+    m.gate_channels = 128
+    m.skip_channels = 128
+    m.kernel_size = 2
+    m.front_kernel = 32
+    m.upsample_strides = (16, 16)  # product = hop 256
+    m.mel_max = 3.0  # log-mel value mapped to 1 (the log floor maps to 0)
+    m.log_scale_min = -7.0
+
+    c.optim.name = "adam"
+    c.optim.learning_rate = 1e-3
+    c.optim.schedule = "exponential"
+    c.optim.decay_steps = 200_000
+    c.optim.decay_rate = 0.5
+    c.optim.staircase = True
+    c.optim.grad_clip_norm = 1.0
+
+    c.train.batch_size = 8
+    c.train.segment_length = 11008  # 43 frames, ~0.5 s
+    c.train.eval_segment_length = 22016
+    c.train.num_steps = 1_000_000
+    c.train.checkpoint_every = 5000
+    c.train.eval_every = 5000
+    c.train.log_every = 100
+
+    if variant == "paper":
+        pass
+    elif variant in ("cpu", "tiny"):
+        m.layers = 12
+        m.residual_channels = m.gate_channels = m.skip_channels = 32
+        c.train.segment_length = 4096
+        c.train.eval_segment_length = 8192
+        c.train.num_steps = 4000
+        c.train.checkpoint_every = 250
+        c.train.eval_every = 250
+        c.train.log_every = 25
+        c.train.eval_batches = 2
+        if variant == "tiny":
+            m.layers = 4
+            m.residual_channels = m.gate_channels = m.skip_channels = 8
+            m.front_kernel = 4
+            c.train.batch_size = 2
+            c.train.segment_length = 1024
+            c.train.eval_segment_length = 1024
+            c.train.num_steps = 4
+            c.train.checkpoint_every = 2
+            c.train.eval_every = 4
+            c.train.log_every = 1
+            c.train.eval_batches = 1
+            c.train.progress = False
+    else:
+        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
+    return c
