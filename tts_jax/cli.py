@@ -288,6 +288,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from tts_jax.sweep import run_sweep
+
+    result = run_sweep(args.spec, args.workdir, args.set)
+    print(Path(args.workdir, "report.md").read_text())
+    print(f"sweep: {len(result['rows'])} runs -> {args.workdir}/report.md")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from tts_jax import bench
 
@@ -365,6 +374,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--save-audio", type=int, default=0, help="keep this many synthesized wavs")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_evaluate)
+
+    sw = sub.add_parser("sweep", help="run a sweep file (e.g. the ClariNet KL comparison)")
+    sw.add_argument("spec", help="FILE.py[:VARIANT] defining get_sweep(variant)")
+    sw.add_argument("--workdir", required=True)
+    sw.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="teacher.a.b=v or student.a.b=v: override a field of either config (repeatable)",
+    )
+    sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="time jitted functions; JSON lines appended to --out")
     b.add_argument("model")

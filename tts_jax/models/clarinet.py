@@ -228,7 +228,6 @@ def teacher_params(config):
 
 
 def init_state(config, rng, batch):
-    from tts_jax.train.optim import make_optimizer
     from tts_jax.train.state import TrainState
 
     check_config(config)
@@ -237,8 +236,20 @@ def init_state(config, rng, batch):
     mel = W.normalize_mel(batch["mels"][:1], teacher_config(config))
     params = student.init(rng, jnp.zeros_like(batch["audio"][:1]), mel)["params"]
     params = dict(params, upsampler=teacher["upsampler"])  # the teacher's conditioner
-    tx, _ = make_optimizer(config.optim)
+    tx = _optimizer(config)
     return TrainState.create(params, tx, rng, model_state={"teacher": teacher})
+
+
+def _optimizer(config):
+    """Adam from config, skipping (and counting, in the ``nonfinite`` metric) any update whose
+    gradients are not finite, so that an unstable objective shows up in the comparison as
+    non-finite steps rather than ending the run."""
+    import optax
+
+    from tts_jax.train.optim import make_optimizer
+
+    tx, _ = make_optimizer(config.optim)
+    return optax.apply_if_finite(tx, max_consecutive_errors=1000)
 
 
 def train_step(config):
@@ -276,7 +287,9 @@ def train_step(config):
         )
         metrics["log_scale_q"] = jnp.mean(log_q)
         metrics["log_scale_p"] = jnp.mean(log_p)
-        return loss + w_stft * frame, (metrics, model_state)
+        total = loss + w_stft * frame
+        metrics["nonfinite"] = 1.0 - jnp.isfinite(total).astype(jnp.float32)
+        return total, (metrics, model_state)
 
     return make_train_step(loss_fn, schedule)
 

@@ -1,0 +1,235 @@
+"""``tts-jax sweep FILE.py:VARIANT --workdir W``: the ClariNet distillation comparison.
+
+``FILE.py`` defines ``get_sweep(variant)`` returning ``{"teacher_config", "student_config",
+"variants": {name: model overrides}, "seeds", "heldout"}`` (experiments/clarinet_kl.py). The
+sweep
+
+1. trains the teacher in ``W/teacher`` (or resumes / reuses it when already trained);
+2. distils every variant x seed in ``W/runs/NAME-seedS`` for the student config's step
+   budget, each resumable and skipped once ``done.json`` is written;
+3. scores every student on ``heldout`` test utterances: multi-resolution STFT distance of its
+   samples (from the ground-truth mel) to the recording, the teacher's NLL of those samples,
+   and the closed-form KL(q || p) on them; keeps log sigma_q and log sigma_p for histograms;
+4. writes ``W/report.md``, ``W/results.csv``, ``W/curves.png`` (validation KL over steps) and
+   ``W/log_scales.png`` (histograms of log sigma_p and log sigma_q: the paper's Figure 1).
+
+The same command runs a toy sweep on a laptop and a paper-size one on an accelerator: only
+the variant (configs) differs.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tts_jax.errors import UserError
+
+METRICS = (
+    ("kl_final", "final val. KL(q‖p) ↓"),
+    ("kl_best", "best val. KL(q‖p) ↓"),
+    ("heldout_kl", "held-out KL(q‖p) ↓"),
+    ("heldout_mr_stft", "held-out MR-STFT ↓"),
+    ("heldout_teacher_nll", "teacher NLL of student ↓"),
+    ("nonfinite_steps", "non-finite steps"),
+    ("steps_per_s", "steps/s"),
+)
+
+
+def load_sweep(spec: str) -> dict:
+    path, _, variant = spec.partition(":")
+    if not Path(path).is_file():
+        raise UserError(f"sweep file not found: {path}")
+    module_spec = importlib.util.spec_from_file_location("sweep_file", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_sweep"):
+        raise UserError(f"{path} defines no get_sweep(variant)")
+    return module.get_sweep(variant) if variant else module.get_sweep()
+
+
+def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
+    """Runs (or resumes) the sweep ``spec`` in ``workdir``; returns the report rows."""
+    from tts_jax.cli import load_config
+    from tts_jax.train.loop import train_and_evaluate
+
+    sweep = load_sweep(spec)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    teacher_dir = workdir / "teacher"
+    teacher_cfg = load_config(sweep["teacher_config"], _only(overrides, "teacher."))
+    train_and_evaluate(teacher_cfg, teacher_dir)
+
+    rows = []
+    for name, model_overrides in sweep["variants"].items():
+        for seed in sweep["seeds"]:
+            run_dir = workdir / "runs" / f"{name}-seed{seed}"
+            done = run_dir / "done.json"
+            if not done.is_file():
+                cfg = load_config(sweep["student_config"], _only(overrides, "student."))
+                cfg.seed = seed
+                cfg.model.teacher_workdir = str(teacher_dir)
+                for k, v in model_overrides.items():
+                    cfg.model[k] = v
+                t0 = time.time()
+                train_and_evaluate(cfg, run_dir)
+                row = {"variant": name, "seed": seed, "minutes": (time.time() - t0) / 60}
+                row.update(_training_summary(run_dir))
+                row.update(_heldout(run_dir, cfg, sweep["heldout"]))
+                done.write_text(json.dumps(row, indent=1))
+            rows.append(json.loads(done.read_text()))
+    write_report(workdir, rows, spec)
+    return {"rows": rows}
+
+
+def _only(overrides, prefix: str) -> list[str]:
+    """``teacher.x.y=v`` / ``student.x.y=v`` -> ``--config.x.y=v`` for that config."""
+    return [f"--config.{o[len(prefix) :]}" for o in overrides if o.startswith(prefix)]
+
+
+def _training_summary(run_dir: Path) -> dict:
+    from tts_jax.train.summary import read_metrics
+
+    train = read_metrics(run_dir, "train")
+    evals = read_metrics(run_dir, "eval")
+    kls = [r["kl_reverse"] for r in evals if "kl_reverse" in r]
+    finite_kls = [k for k in kls if math.isfinite(k)]
+    steps = [r["step"] for r in train]
+    windows = np.diff([0, *steps])
+    nonfinite = sum(
+        int(round(r.get("nonfinite", 0.0) * w)) if math.isfinite(r.get("loss", 0.0)) else int(w)
+        for r, w in zip(train, windows, strict=True)
+    )
+    return {
+        "kl_final": kls[-1] if kls else float("nan"),
+        "kl_best": min(finite_kls) if finite_kls else float("nan"),
+        "nonfinite_steps": nonfinite,
+        "steps_per_s": float(np.median([r["steps_per_second"] for r in train[1:]] or [0.0])),
+        "curve": [(r["step"], r.get("kl_reverse")) for r in evals],
+    }
+
+
+def _heldout(run_dir: Path, config, limit: int) -> dict:
+    """Student samples of the test split's ground-truth mels, scored; log-scales kept."""
+    from tts_jax import distributions as D
+    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.eval.metrics import MetricError, mr_stft
+    from tts_jax.models import clarinet as CL
+    from tts_jax.models import wavenet as W
+    from tts_jax.train.loop import restore_trained
+
+    state = restore_trained(run_dir, config, CL.FAMILY, W.example_batch(config))
+    tconfig = CL.teacher_config(config)
+    student, teacher = CL.build_student(config), W.build_model(tconfig)
+    hop, floor = config.data.hop_length, tconfig.model.log_scale_min
+
+    @jax.jit
+    def sample_and_score(mel, z):
+        mel = W.normalize_mel(mel, tconfig)
+        x, mu_q, log_q = student.apply({"params": state.params}, z, mel)
+        mu_p, log_p = teacher.apply({"params": state.model_state["teacher"]}, x, mel)
+        kl = D.gaussian_kl(mu_q[:, 1:], log_q[:, 1:], mu_p[:, :-1], log_p[:, :-1], floor)
+        nll = D.gaussian_nll(x[:, 1:], mu_p[:, :-1], log_p[:, :-1], floor)
+        return x[0], jnp.mean(kl), jnp.mean(nll), log_q[0, 1:], log_p[0, :-1]
+
+    split = corpus_from_config(config).split("test")
+    kls, nlls, stfts, log_qs, log_ps = [], [], [], [], []
+    for i in range(min(limit, len(split))):
+        ex = split.example(i)
+        # Fixed-length windows keep one compilation: the first 2 s (or the whole utterance).
+        frames = min(len(ex["mel"]), 2 * config.data.sample_rate // hop)
+        mel = ex["mel"][None, :frames]
+        z = jax.random.normal(jax.random.PRNGKey(i), (1, frames * hop))
+        x, kl, nll, lq, lp = jax.device_get(sample_and_score(mel, z))
+        kls.append(float(kl))
+        nlls.append(float(nll))
+        try:
+            stfts.append(mr_stft(ex["audio"][: frames * hop], np.clip(x, -1, 1))["total"])
+        except MetricError:
+            pass
+        if i < 8:
+            log_qs.append(lq)
+            log_ps.append(lp)
+    np.savez(run_dir / "log_scales.npz", q=np.concatenate(log_qs), p=np.concatenate(log_ps))
+    return {
+        "heldout_kl": float(np.mean(kls)),
+        "heldout_teacher_nll": float(np.mean(nlls)),
+        "heldout_mr_stft": float(np.mean(stfts)) if stfts else float("nan"),
+        "heldout_n": len(kls),
+    }
+
+
+def write_report(workdir: Path, rows: list[dict], spec: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k, _ in METRICS]
+    with open(workdir / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["variant", "seed", *keys, "minutes"])
+        for r in rows:
+            w.writerow([r["variant"], r["seed"], *[r.get(k) for k in keys], r.get("minutes")])
+
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    lines = [
+        f"# ClariNet distillation objectives: `{spec}`",
+        "",
+        "Mean over seeds (± half the range when there are two or more seeds).",
+        "",
+        "| variant | seeds | " + " | ".join(label for _, label in METRICS) + " |",
+        "|---|---|" + "---|" * len(METRICS),
+    ]
+    for v in variants:
+        group = [r for r in rows if r["variant"] == v]
+        cells = []
+        for k, _ in METRICS:
+            vals = np.array([float(r.get(k, float("nan"))) for r in group])
+            if k == "nonfinite_steps":
+                cells.append(str(int(np.nansum(vals))))
+            elif len(vals) > 1:
+                cells.append(f"{np.mean(vals):.3f} ± {(np.max(vals) - np.min(vals)) / 2:.3f}")
+            else:
+                cells.append(f"{vals[0]:.3f}")
+        lines.append(f"| {v} | {len(group)} | " + " | ".join(cells) + " |")
+    lines += ["", "![validation KL](curves.png)", "", "![log-scales](log_scales.png)", ""]
+    (workdir / "report.md").write_text("\n".join(lines))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r in rows:
+        curve = [(s, k) for s, k in r.get("curve", []) if k is not None and math.isfinite(k)]
+        if curve:
+            c = colors[variants.index(r["variant"]) % len(colors)]
+            label = r["variant"] if r["seed"] == rows[0]["seed"] else None
+            ax.plot(*zip(*curve, strict=True), color=c, label=label, alpha=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation KL(q‖p) per sample (nats)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(workdir / "curves.png", dpi=100)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants), 3), squeeze=False)
+    for ax, v in zip(axes[0], variants, strict=True):
+        seed = min(r["seed"] for r in rows if r["variant"] == v)
+        path = workdir / "runs" / f"{v}-seed{seed}" / "log_scales.npz"
+        if path.is_file():
+            d = np.load(path)
+            bins = np.linspace(-9, 1, 60)
+            ax.hist(d["p"], bins, alpha=0.6, label="log σ_p (teacher)")
+            ax.hist(d["q"], bins, alpha=0.6, label="log σ_q (student)")
+        ax.set_title(v, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(workdir / "log_scales.png", dpi=100)
+    plt.close(fig)
