@@ -99,5 +99,5 @@ def get_sweep(variant: str = "cpu"):
         "student_config": f"experiments/clarinet_kl.py:{variant}",
         "variants": VARIANTS,
         "seeds": (0, 1) if variant != "tiny" else (0,),
-        "heldout": 8 if variant == "tiny" else 50,
+        "heldout": 3 if variant == "tiny" else 50,
     }

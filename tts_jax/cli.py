@@ -209,8 +209,9 @@ def cmd_vocode(args) -> int:
     cfg = audio.MelConfig.from_config(config.data) if config else audio.MelConfig()
     vocoder = args.vocoder
     if vocoder is None:
-        is_vocoder = config is not None and config.model.family == "hifigan"
-        vocoder = f"hifigan:{args.workdir}" if is_vocoder else "griffin-lim"
+        family = config.model.family if config is not None else None
+        is_vocoder = family in ("hifigan", "clarinet", "wavenet")
+        vocoder = f"{family}:{args.workdir}" if is_vocoder else "griffin-lim"
     if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
         raise UserError(f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}]")
     if vocoder == "griffin-lim":
@@ -336,7 +337,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", required=True)
     s.add_argument("--text", action="append", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--vocoder", default="griffin-lim", help="griffin-lim or hifigan:WORKDIR")
+    s.add_argument(
+        "--vocoder", default="griffin-lim", help="griffin-lim, hifigan:W, clarinet:W or wavenet:W"
+    )
     s.set_defaults(func=cmd_synthesize)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
@@ -352,9 +355,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--workdir",
         default=None,
-        help="a HiFi-GAN run (the vocoder) or any run (its front-end settings)",
+        help="a vocoder run (used as the vocoder) or any run (its front-end settings)",
     )
-    v.add_argument("--vocoder", default=None, help="griffin-lim or hifigan:WORKDIR")
+    v.add_argument("--vocoder", default=None, help="griffin-lim, hifigan:W, clarinet:W, wavenet:W")
     v.add_argument("--iterations", type=int, default=60, help="Griffin-Lim iterations")
     v.set_defaults(func=cmd_vocode)
 
@@ -366,7 +369,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--reference",
         default=None,
-        help="with --data: griffin-lim (the training-free floor) or hifigan:WORKDIR",
+        help="with --data: griffin-lim (the training-free floor) or a vocoder, e.g. hifigan:W",
     )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=50)

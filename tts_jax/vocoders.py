@@ -1,4 +1,5 @@
-"""Mel -> waveform, by name: ``griffin-lim`` or a trained vocoder workdir (``hifigan:DIR``).
+"""Mel -> waveform, by name: ``griffin-lim`` or a trained vocoder workdir (``hifigan:DIR``,
+``clarinet:DIR`` for a distilled student, ``wavenet:DIR`` for the autoregressive teacher).
 
 ``load_vocoder(spec, mel_cfg)`` returns a callable ``mel [frames, n_mels] -> wav [frames * hop]``
 used by ``tts-jax synthesize --vocoder``, ``tts-jax vocode`` and ``tts-jax evaluate``. A trained
@@ -15,19 +16,19 @@ import numpy as np
 from tts_jax import audio
 from tts_jax.errors import UserError
 
-KINDS = ("griffin-lim", "hifigan:WORKDIR")
+KINDS = ("griffin-lim", "hifigan:WORKDIR", "clarinet:WORKDIR", "wavenet:WORKDIR")
 
 
 def load_vocoder(spec: str, mel_cfg: audio.MelConfig) -> Callable[[np.ndarray], np.ndarray]:
     if spec == "griffin-lim":
         return lambda mel: np.asarray(audio.mel_to_audio(mel, mel_cfg))
     kind, _, workdir = spec.partition(":")
-    if kind == "hifigan" and workdir:
-        from tts_jax.models.hifigan import Vocoder
+    if kind in ("hifigan", "clarinet", "wavenet") and workdir:
+        import importlib
 
         if not Path(workdir).is_dir():
             raise UserError(f"--vocoder {spec!r}: {workdir} is not a folder")
-        vocoder = Vocoder(workdir)
+        vocoder = importlib.import_module(f"tts_jax.models.{kind}").Vocoder(workdir)
         _check_front_end(spec, vocoder.mel, mel_cfg)
         return vocoder
     raise UserError(f"--vocoder {spec!r}: expected one of {', '.join(KINDS)}")
