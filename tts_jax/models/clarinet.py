@@ -34,12 +34,12 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from tts_jax import audio as audio_lib
 from tts_jax import distributions as D
 from tts_jax.errors import UserError
 from tts_jax.models import wavenet as W
+from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 OBJECTIVES = ("reverse", "reverse_reg", "forward_reg", "reverse_mc")
 
@@ -342,41 +342,31 @@ def _family():
 FAMILY = _family()
 
 
-class Vocoder:
-    """A distilled student as ``mel [F, n_mels] -> waveform [F * hop]``: one parallel pass."""
+class Vocoder(TrainedVocoder):
+    """A distilled student as ``mel [F, n_mels] -> waveform [F * hop]``: one parallel pass.
+    (Restoring it reads the teacher's workdir too: the train state holds the teacher.)"""
 
     def __init__(self, workdir, config=None, seed: int = 0):
         from tts_jax.data.inputs import mel_config
-        from tts_jax.models.hifigan import frame_bucket
         from tts_jax.train.loop import restore_trained
 
-        if config is None:
-            from tts_jax.cli import load_workdir_config
-
-            config = load_workdir_config(workdir)
-        if config.model.family != "clarinet":
-            raise UserError(f"{workdir} holds a {config.model.family!r} model, not clarinet")
+        config = workdir_config(workdir, config, "clarinet")
         state = restore_trained(workdir, config, FAMILY, W.example_batch(config))
         self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
-        self._bucket = frame_bucket
         student = build_student(config)
         params = jax.device_get(state.params)
         tconfig = teacher_config(config)
 
+        @jax.jit
         def run(mel, rng):
             z = jax.random.normal(rng, (mel.shape[0], mel.shape[1] * self.hop))
             return student.apply({"params": params}, z, W.normalize_mel(mel, tconfig))[0]
 
-        self._run = jax.jit(run)
         self._rng = jax.random.PRNGKey(seed)
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        mel = np.asarray(mel, np.float32)
-        if mel.ndim != 2 or mel.shape[1] != self.mel.n_mels:
-            raise UserError(f"mel of shape {mel.shape}; expected [frames, {self.mel.n_mels}]")
-        frames = len(mel)
-        padded = np.full((1, self._bucket(frames), mel.shape[1]), np.log(self.mel.log_floor))
-        padded[0, :frames] = mel
-        self._rng, key = jax.random.split(self._rng)
-        return np.asarray(self._run(padded.astype(np.float32), key))[0, : frames * self.hop]
+        def sample(mel):
+            self._rng, key = jax.random.split(self._rng)
+            return run(mel, key)
+
+        self._generate = sample

@@ -41,6 +41,7 @@ from tts_jax.nn.conv import (
 )
 from tts_jax.train.family import Family
 from tts_jax.train.optim import make_optimizer
+from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 LRELU_SLOPE = 0.1
 
@@ -329,9 +330,10 @@ def build_generator(config, *, folded: bool = False) -> Generator:
 
 def build_discriminators(config) -> tuple[MultiPeriodDiscriminator, MultiScaleDiscriminator]:
     m = config.model
+    impl = m.get("conv_impl", "auto")  # absent from configs saved before it existed
     return (
-        MultiPeriodDiscriminator(tuple(m.mpd_periods), tuple(m.mpd_channels), m.conv_impl),
-        MultiScaleDiscriminator(tuple(map(tuple, m.msd_layers)), m.conv_impl),
+        MultiPeriodDiscriminator(tuple(m.mpd_periods), tuple(m.mpd_channels), impl),
+        MultiScaleDiscriminator(tuple(map(tuple, m.msd_layers)), impl),
     )
 
 
@@ -600,46 +602,18 @@ FAMILY = Family(
 # ------------------------------------------------------------------------------- inference
 
 
-def frame_bucket(frames: int) -> int:
-    """Padded length of a mel of ``frames`` frames: the next power of two from 32 to 1,024,
-    then the next multiple of 1,024. One compilation per bucket, at most 2x padding."""
-    if frames <= 1024:
-        return max(32, 1 << (max(frames, 1) - 1).bit_length())
-    return -(-frames // 1024) * 1024
-
-
-class Vocoder:
-    """A trained HiFi-GAN workdir as ``mel [F, n_mels] -> waveform [F * hop]``.
-
-    Weight norm is folded away (the output is identical, tests/test_hifigan.py); mels are
-    padded with silence (the log floor) to :func:`frame_bucket` lengths and the output trimmed,
-    so any length runs without recompiling for every length.
-    """
+class Vocoder(TrainedVocoder):
+    """A trained HiFi-GAN workdir as ``mel [F, n_mels] -> waveform [F * hop]``, weight norm
+    folded away (the output is identical, tests/test_hifigan.py)."""
 
     def __init__(self, workdir, config=None, state=None):
         from tts_jax.train.loop import restore_trained
 
-        if config is None:
-            from tts_jax.cli import load_workdir_config
-
-            config = load_workdir_config(workdir)
-        if config.model.family != "hifigan":
-            raise UserError(f"{workdir} holds a {config.model.family!r} model, not hifigan")
+        config = workdir_config(workdir, config, "hifigan")
         if state is None:
             state = restore_trained(workdir, config, FAMILY, example_batch(config))
-        self.config = config
-        self.step = int(state.step)
-        self.mel = mel_config(config)
-        self.params = fold_weight_norm(jax.device_get(state.gen_params))
+        self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
-        self._apply = jax.jit(build_generator(config, folded=True).apply)
-
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        mel = np.asarray(mel, np.float32)
-        if mel.ndim != 2 or mel.shape[1] != self.mel.n_mels:
-            raise UserError(f"mel of shape {mel.shape}; expected [frames, {self.mel.n_mels}]")
-        frames = len(mel)
-        padded = np.full((1, frame_bucket(frames), mel.shape[1]), np.log(self.mel.log_floor))
-        padded[0, :frames] = mel
-        wav = self._apply({"params": self.params}, padded.astype(np.float32))
-        return np.asarray(wav)[0, : frames * self.hop]
+        params = fold_weight_norm(jax.device_get(state.gen_params))
+        apply = jax.jit(build_generator(config, folded=True).apply)
+        self._generate = lambda mel: apply({"params": params}, mel)

@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 
 from tts_jax.distributions import LOG_SCALE_MIN, bound
+from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 _DIMS = ("NWC", "WIO", "NWC")
 
@@ -395,50 +396,34 @@ def _family():
 FAMILY = _family()
 
 
-class Vocoder:
+class Vocoder(TrainedVocoder):
     """A trained teacher as ``mel [F, n_mels] -> waveform [F * hop]`` by cached autoregressive
-    sampling (slow by nature: one step per sample). Lengths are padded to HiFi-GAN's frame
-    buckets so that a new length rarely recompiles."""
+    sampling (slow by nature: one step per sample)."""
 
     def __init__(self, workdir, config=None, state=None, seed: int = 0):
         from tts_jax.data.inputs import mel_config
-        from tts_jax.errors import UserError
-        from tts_jax.models.hifigan import frame_bucket
         from tts_jax.train.loop import restore_trained
 
-        if config is None:
-            from tts_jax.cli import load_workdir_config
-
-            config = load_workdir_config(workdir)
-        if config.model.family != "wavenet":
-            raise UserError(f"{workdir} holds a {config.model.family!r} model, not wavenet")
+        config = workdir_config(workdir, config, "wavenet")
         if state is None:
             state = restore_trained(workdir, config, FAMILY, example_batch(config))
         self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
-        self._bucket = frame_bucket
         model = build_model(config)
         params = jax.device_get(state.params)
         floor = config.model.log_scale_min
 
+        @jax.jit
         def run(mel, rng):
             cond = model.apply(
                 {"params": params}, normalize_mel(mel, config), method=model.upsample
             )
             return generate(model, params, cond, rng, log_scale_min=floor)
 
-        self._run = jax.jit(run)
         self._rng = jax.random.PRNGKey(seed)
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        from tts_jax.errors import UserError
+        def sample(mel):
+            self._rng, key = jax.random.split(self._rng)
+            return run(mel, key)
 
-        mel = np.asarray(mel, np.float32)
-        if mel.ndim != 2 or mel.shape[1] != self.mel.n_mels:
-            raise UserError(f"mel of shape {mel.shape}; expected [frames, {self.mel.n_mels}]")
-        frames = len(mel)
-        padded = np.full((1, self._bucket(frames), mel.shape[1]), np.log(self.mel.log_floor))
-        padded[0, :frames] = mel
-        self._rng, key = jax.random.split(self._rng)
-        wav = self._run(padded.astype(np.float32), key)
-        return np.asarray(wav)[0, : frames * self.hop]
+        self._generate = sample
