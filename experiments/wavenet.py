@@ -46,7 +46,7 @@ def get_config(variant: str = "paper"):
         m.residual_channels = m.gate_channels = m.skip_channels = 32
         c.train.segment_length = 4096
         c.train.eval_segment_length = 8192
-        c.train.num_steps = 4000
+        c.train.num_steps = 2000
         c.train.checkpoint_every = 250
         c.train.eval_every = 250
         c.train.log_every = 25
