@@ -1,0 +1,229 @@
+"""VQ-VAE (van den Oord et al. 2017) and VQ-VAE-2 (Razavi et al. 2019) on log-mel frames.
+
+An encoder maps a log-mel ``[B, T, n_mels]`` to ``[B, T / 2^d, D]``; each vector is replaced
+by its nearest codebook entry (K x D); a decoder reconstructs the mel. The quantiser passes
+gradients straight through (z_q = z_e + sg(e - z_e)); the loss is
+
+    reconstruction + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2        (beta = 0.25)
+
+or, with the EMA codebook (``ema=True``), reconstruction + beta x commitment, the codebook
+following exponential moving averages of its assigned vectors (decay 0.99). Under data
+parallelism the EMA statistics are sums over the *global* batch: inside ``jax.jit`` with the
+batch sharded over the mesh, the sum is an all-reduce, so every device holds the same
+codebook (tests/test_vqvae.py checks 4 devices against 1).
+
+VQ-VAE-2 adds a top level: the bottom encoder's output is encoded again (x2 coarser) and
+quantised; the top code, decoded back to the bottom resolution, conditions the bottom
+quantiser's input; the decoder reads both levels. Audio comes back through any vocoder of
+the project (``tts_jax.vocoders.load_vocoder``).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class VectorQuantizer(nn.Module):
+    """``z_e [..., D] -> (z_q [..., D], info)``; info has ``indices``, ``codebook_loss``,
+    ``commitment_loss`` and ``perplexity`` (exp of the entropy of the code histogram)."""
+
+    num_codes: int = 512
+    code_dim: int = 64
+    ema: bool = False
+    decay: float = 0.99
+    eps: float = 1e-5
+
+    @nn.compact
+    def __call__(self, z_e, *, train: bool = False):
+        k, d = self.num_codes, self.code_dim
+        if z_e.shape[-1] != d:
+            raise ValueError(f"z_e has {z_e.shape[-1]} channels; the codebook has {d}")
+        init = nn.initializers.uniform(scale=2.0 / k)  # U(0, 2/K) shifted below: U(-1/K, 1/K)
+        if self.ema:
+            codebook = self.variable(
+                "vq_stats", "codebook", lambda: init(self.make_rng("params"), (k, d)) - 1.0 / k
+            )
+            cluster_size = self.variable("vq_stats", "cluster_size", jnp.zeros, (k,))
+            ema_sum = self.variable("vq_stats", "ema_sum", lambda: codebook.value)
+            embedding = codebook.value
+        else:
+            embedding = self.param("codebook", lambda key, s: init(key, s) - 1.0 / k, (k, d))
+
+        flat = z_e.reshape(-1, d)
+        indices = nearest_code(flat, embedding)
+        onehot = jax.nn.one_hot(indices, k, dtype=flat.dtype)
+        quantized = embedding[indices]
+
+        commitment = jnp.mean(jnp.square(flat - jax.lax.stop_gradient(quantized)))
+        if self.ema:
+            codebook_loss = jnp.zeros((), flat.dtype)  # the codebook is not trained by gradient
+            if train and not self.is_initializing():
+                counts = jnp.sum(onehot, axis=0)  # global over the batch, even when sharded
+                sums = onehot.T @ jax.lax.stop_gradient(flat)
+                new = ema_update(
+                    cluster_size.value, ema_sum.value, counts, sums, self.decay, self.eps
+                )
+                cluster_size.value, ema_sum.value, codebook.value = new
+        else:
+            codebook_loss = jnp.mean(jnp.square(jax.lax.stop_gradient(flat) - quantized))
+
+        z_q = flat + jax.lax.stop_gradient(quantized - flat)  # straight-through estimator
+        probs = jnp.mean(onehot, axis=0)
+        perplexity = jnp.exp(-jnp.sum(probs * jnp.log(probs + 1e-10)))
+        info = {
+            "indices": indices.reshape(z_e.shape[:-1]),
+            "codebook_loss": codebook_loss,
+            "commitment_loss": commitment,
+            "perplexity": perplexity,
+        }
+        return z_q.reshape(z_e.shape), info
+
+
+def nearest_code(flat, embedding):
+    """argmin_k ||a - e_k||^2 through ||a||^2 - 2 a.e_k + ||e_k||^2 (one matrix product)."""
+    distances = (
+        jnp.sum(jnp.square(flat), axis=1, keepdims=True)
+        - 2.0 * flat @ embedding.T
+        + jnp.sum(jnp.square(embedding), axis=1)[None, :]
+    )
+    return jnp.argmin(distances, axis=1)
+
+
+def ema_update(cluster_size, ema_sum, counts, sums, decay: float, eps: float):
+    """One EMA step of the codebook (VQ-VAE appendix): N_k <- d N_k + (1 - d) n_k,
+    m_k <- d m_k + (1 - d) sum of the vectors assigned to k, e_k = m_k / N_k with N_k
+    Laplace-smoothed so that an unused code never divides by zero."""
+    cluster_size = decay * cluster_size + (1.0 - decay) * counts
+    ema_sum = decay * ema_sum + (1.0 - decay) * sums
+    n = jnp.sum(cluster_size)
+    smoothed = (cluster_size + eps) / (n + cluster_size.shape[0] * eps) * n
+    return cluster_size, ema_sum, ema_sum / smoothed[:, None]
+
+
+# ------------------------------------------------------------------------- encoder/decoder
+
+
+class ResidualStack(nn.Module):
+    """``layers`` x [ReLU, conv3 (hidden // 2), ReLU, conv1 (hidden)] with identity skips."""
+
+    hidden: int
+    layers: int = 2
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(self.layers):
+            y = nn.Conv(self.hidden // 2, (3,))(nn.relu(x))
+            x = x + nn.Conv(self.hidden, (1,))(nn.relu(y))
+        return nn.relu(x)
+
+
+class Encoder(nn.Module):
+    """``[B, T, C] -> [B, T / 2^downsample, out]``: strided convs (kernel 4, stride 2), a
+    conv 3, residual stack, 1x1 projection."""
+
+    hidden: int = 128
+    out: int = 64
+    downsample: int = 2
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(self.downsample):
+            x = nn.relu(nn.Conv(self.hidden, (4,), strides=(2,), padding=[(1, 1)])(x))
+        x = nn.Conv(self.hidden, (3,))(x)
+        return nn.Conv(self.out, (1,))(ResidualStack(self.hidden)(x))
+
+
+class Decoder(nn.Module):
+    """``[B, T', C] -> [B, T' 2^upsample, out]``: conv 3, residual stack, transposed convs
+    (kernel 4, stride 2) back to the frame rate."""
+
+    hidden: int = 128
+    out: int = 80
+    upsample: int = 2
+
+    @nn.compact
+    def __call__(self, x):
+        x = ResidualStack(self.hidden)(nn.Conv(self.hidden, (3,))(x))
+        for i in range(self.upsample):
+            features = self.out if i == self.upsample - 1 else self.hidden
+            x = nn.ConvTranspose(features, (4,), strides=(2,), padding="SAME")(x)
+            if i < self.upsample - 1:
+                x = nn.relu(x)
+        if self.upsample == 0:
+            x = nn.Conv(self.out, (3,))(x)
+        return x
+
+
+class VQVAE(nn.Module):
+    """Log-mel ``[B, T, n_mels]`` (T a multiple of 2^downsample) -> (reconstruction, info)."""
+
+    n_mels: int = 80
+    hidden: int = 128
+    num_codes: int = 512
+    code_dim: int = 64
+    downsample: int = 2
+    ema: bool = False
+
+    @nn.compact
+    def __call__(self, mels, *, train: bool = False):
+        z_e = Encoder(self.hidden, self.code_dim, self.downsample)(mels)
+        z_q, info = VectorQuantizer(self.num_codes, self.code_dim, self.ema)(z_e, train=train)
+        recon = Decoder(self.hidden, self.n_mels, self.downsample)(z_q)
+        info = {k: v for k, v in info.items()}
+        info["losses"] = {
+            "codebook": info.pop("codebook_loss"),
+            "commit": info.pop("commitment_loss"),
+        }
+        return recon, info
+
+
+class VQVAE2(nn.Module):
+    """Two levels: bottom codes at T / 2^downsample, top codes at half that rate."""
+
+    n_mels: int = 80
+    hidden: int = 128
+    num_codes: int = 512
+    code_dim: int = 64
+    downsample: int = 2
+    ema: bool = False
+
+    @nn.compact
+    def __call__(self, mels, *, train: bool = False):
+        h_bottom = Encoder(self.hidden, self.hidden, self.downsample, name="enc_bottom")(mels)
+        z_top = Encoder(self.hidden, self.code_dim, 1, name="enc_top")(h_bottom)
+        q_top, info_top = VectorQuantizer(self.num_codes, self.code_dim, self.ema, name="vq_top")(
+            z_top, train=train
+        )
+        top_up = Decoder(self.hidden, self.code_dim, 1, name="dec_top")(q_top)
+        z_bottom = nn.Conv(self.code_dim, (1,), name="pre_bottom")(
+            jnp.concatenate([h_bottom, top_up], axis=-1)
+        )
+        q_bottom, info_bottom = VectorQuantizer(
+            self.num_codes, self.code_dim, self.ema, name="vq_bottom"
+        )(z_bottom, train=train)
+        top_for_dec = nn.ConvTranspose(
+            self.code_dim, (4,), strides=(2,), padding="SAME", name="up_top"
+        )(q_top)
+        recon = Decoder(self.hidden, self.n_mels, self.downsample, name="dec")(
+            jnp.concatenate([q_bottom, top_for_dec], axis=-1)
+        )
+        info = {
+            "indices": {"top": info_top["indices"], "bottom": info_bottom["indices"]},
+            "perplexity": info_bottom["perplexity"],
+            "perplexity_top": info_top["perplexity"],
+            "losses": {
+                "codebook": info_top["codebook_loss"] + info_bottom["codebook_loss"],
+                "commit": info_top["commitment_loss"] + info_bottom["commitment_loss"],
+            },
+        }
+        return recon, info
+
+
+def vq_loss(recon, target, mask, info, beta: float = 0.25):
+    """Masked MSE reconstruction + codebook + beta x commitment; ``mask`` ``[B, T]``."""
+    err = jnp.sum(jnp.square(recon - target), axis=-1) * mask
+    reconstruction = jnp.sum(err) / (jnp.maximum(jnp.sum(mask), 1.0) * target.shape[-1])
+    total = reconstruction + info["losses"]["codebook"] + beta * info["losses"]["commit"]
+    return total, reconstruction
