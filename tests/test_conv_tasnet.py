@@ -139,3 +139,59 @@ def test_output_has_the_mixture_length(t):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, t))
     params = model.init(jax.random.PRNGKey(1), x)
     assert model.apply(params, x).shape == (2, 2, t)
+
+
+def test_two_voice_mixtures_train_and_separate(tmp_path):
+    import soundfile as sf
+
+    from tests.conftest import REPO
+    from tts_jax.cli import load_config, main
+    from tts_jax.data.corpus import build_corpus
+    from tts_jax.data.mixtures import MixtureSegments, load_split
+    from tts_jax.train.loop import train_and_evaluate
+
+    corpus = tmp_path / "corpus"
+    build_corpus(corpus, 30, seed=3, voices=("en-us", "en-us+f2"), workers=1)
+    mixes = tmp_path / "mixtures"
+    args = [
+        "mixtures",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(mixes),
+        "--fractions",
+        "0.6",
+        "0.2",
+        "0.2",
+    ]
+    assert main(args) == 0
+    items = load_split(mixes, "train")
+    voices = dict(line.split("|") for line in (corpus / "speakers.csv").read_text().split())
+    import csv
+
+    with open(mixes / "train" / "index.csv") as f:
+        for row in csv.DictReader(f):
+            assert voices[row["s1"]] != voices[row["s2"]]  # two different voices
+    for item in items:  # the mixture is the sum of the kept sources (to 16-bit rounding)
+        np.testing.assert_allclose(item["mixture"], item["sources"].sum(0), atol=2e-4)
+        assert item["sources"].shape[0] == 2
+    a, b = MixtureSegments(items, 4, 2000, seed=1), MixtureSegments(items, 4, 2000, seed=1)
+    next(a)
+    state = a.get_state()
+    b.set_state(state)
+    np.testing.assert_array_equal(next(a)["sources"], next(b)["sources"])  # resumable
+
+    config = load_config(
+        str(REPO / "experiments" / "conv_tasnet.py:tiny"), [f"--config.data.mixtures={mixes}"]
+    )
+    train_and_evaluate(config, tmp_path / "w")
+    mix = next((mixes / "test" / "mix").glob("*.wav"))
+    out = tmp_path / "sep"
+    assert (
+        main(
+            ["separate", "--workdir", str(tmp_path / "w"), "--mix", str(mix), "--out-dir", str(out)]
+        )
+        == 0
+    )
+    assert sf.info(str(out / "s1.wav")).frames == sf.info(str(mix)).frames
+    assert (out / "s2.wav").is_file()

@@ -12,7 +12,9 @@ import itertools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from tts_jax.errors import UserError
 from tts_jax.nn.conv import conv_transpose_1d
 from tts_jax.nn.separable import DepthwiseSeparableConv1d, PReLU
 
@@ -197,8 +199,8 @@ def si_snr(estimate, target, eps: float = 1e-8):
 
 
 @functools.cache
-def _permutations(c: int) -> jnp.ndarray:
-    return jnp.array(list(itertools.permutations(range(c))))
+def _permutations(c: int) -> np.ndarray:
+    return np.array(list(itertools.permutations(range(c))))  # numpy: safe to cache
 
 
 def pit_si_snr(estimates, targets):
@@ -208,7 +210,129 @@ def pit_si_snr(estimates, targets):
     c = targets.shape[1]
     # pair[b, i, j] = SI-SNR(estimate i, target j); every permutation sums C of them.
     pair = si_snr(estimates[:, :, None, :], targets[:, None, :, :])
-    perms = _permutations(c)  # [P, C]
+    perms = jnp.asarray(_permutations(c))  # [P, C]
     scores = jnp.mean(pair[:, perms, jnp.arange(c)], axis=-1)  # [B, P]
     best = jnp.argmax(scores, axis=-1)
     return jnp.max(scores, axis=-1), perms[best]
+
+
+# ------------------------------------------------------------------------ trainer plumbing
+
+
+def build_model(config) -> ConvTasNet:
+    m = config.model
+    return ConvTasNet(
+        num_sources=m.num_sources,
+        num_filters=m.num_filters,
+        filter_length=m.filter_length,
+        bottleneck=m.bottleneck,
+        hidden=m.hidden,
+        skip=m.skip,
+        kernel_size=m.kernel_size,
+        blocks=m.blocks,
+        repeats=m.repeats,
+        causal=m.causal,
+    )
+
+
+def make_data(config, process_index, process_count):
+    from tts_jax.data.mixtures import MixtureSegments, load_split, sample_rate_of
+    from tts_jax.train.family import Data
+
+    root = config.data.mixtures
+    sr = sample_rate_of(root)
+    segment = int(config.train.segment_seconds * sr)
+    common = dict(seed=config.seed, process_index=process_index, process_count=process_count)
+    train = MixtureSegments(load_split(root, "train"), config.train.batch_size, segment, **common)
+    val_items = load_split(root, "validation")
+
+    def eval_batches():
+        n = min(len(val_items), config.train.batch_size)
+        return MixtureSegments(val_items, n, segment, shuffle=False, **common).epoch_batches()
+
+    describe = (
+        f"data: {len(train.items)} training mixtures at {sr} Hz, {segment}-sample segments",
+    )
+    return Data(train=train, eval=eval_batches, describe=describe)
+
+
+def init_state(config, rng, batch):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import TrainState
+
+    params = build_model(config).init(rng, batch["mixture"][:1])["params"]
+    tx, _ = make_optimizer(config.optim)
+    return TrainState.create(params, tx, rng)
+
+
+def train_step(config):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import make_train_step
+
+    model = build_model(config)
+    _, schedule = make_optimizer(config.optim)
+
+    def loss_fn(params, model_state, batch, rng):
+        estimates = model.apply({"params": params}, batch["mixture"])
+        score, _ = pit_si_snr(estimates, batch["sources"])
+        return -jnp.mean(score), ({"si_snr": jnp.mean(score)}, model_state)
+
+    return make_train_step(loss_fn, schedule)
+
+
+def si_snr_improvement(estimates, sources, mixture):
+    """SI-SNRi per utterance ``[B]``: PIT SI-SNR of the estimates minus that of the mixture
+    itself taken as every source's estimate."""
+    score, _ = pit_si_snr(estimates, sources)
+    baseline = jnp.mean(si_snr(mixture[:, None, :], sources), axis=-1)
+    return score - baseline, score
+
+
+def eval_step(config):
+    model = build_model(config)
+
+    def step(state, batch):
+        estimates = model.apply({"params": state.params}, batch["mixture"])
+        improvement, score = si_snr_improvement(estimates, batch["sources"], batch["mixture"])
+        return {"si_snr": jnp.mean(score), "si_snri": jnp.mean(improvement)}
+
+    return step
+
+
+def _family():
+    from tts_jax.train.family import Family
+
+    return Family(
+        name="conv_tasnet",
+        make_data=make_data,
+        init_state=init_state,
+        train_step=train_step,
+        eval_step=eval_step,
+    )
+
+
+FAMILY = _family()
+
+
+def separate(workdir, mixture: jax.Array) -> jax.Array:
+    """A trained workdir's sources ``[C, T]`` of one mixture ``[T]``, padded to a whole number
+    of seconds (one compilation per length in seconds) and trimmed."""
+    from tts_jax.cli import load_workdir_config
+    from tts_jax.data.mixtures import sample_rate_of
+    from tts_jax.train.loop import restore_trained
+
+    config = load_workdir_config(workdir)
+    if config.model.family != "conv_tasnet":
+        raise UserError(f"{workdir} holds a {config.model.family!r} model, not conv_tasnet")
+    sr = sample_rate_of(config.data.mixtures)
+    seg = int(config.train.segment_seconds * sr)
+    example = {
+        "mixture": np.zeros((1, seg), np.float32),
+        "sources": np.zeros((1, 2, seg), np.float32),
+    }
+    state = restore_trained(workdir, config, FAMILY, example)
+    n = len(mixture)
+    padded = np.zeros(-(-n // sr) * sr, np.float32)
+    padded[:n] = mixture
+    out = jax.jit(build_model(config).apply)({"params": state.params}, padded[None])
+    return np.asarray(out)[0, :, :n], sr
