@@ -163,3 +163,24 @@ def test_reconstruction_loss_falls_on_a_fixed_batch(model_cls, ema):
 def recon_shape_ok(model, params, stats, mels) -> bool:
     recon, _ = model.apply({"params": params, **stats}, mels)
     return recon.shape == mels.shape
+
+
+def test_vqvae2_with_ema_trains_through_the_shared_trainer(tmp_path, corpus_dir):
+    from tts_jax.cli import load_config
+    from tts_jax.train.loop import train_and_evaluate
+    from tts_jax.train.summary import read_metrics
+
+    config = load_config(
+        str(REPO / "experiments" / "vqvae.py:tiny"),
+        [f"--config.data.path={corpus_dir}", "--config.model.levels=2", "--config.model.ema=True"],
+    )
+    state = train_and_evaluate(config, tmp_path / "w")
+    assert int(state.step) == 4
+    # The EMA codebooks are state (not parameters) and were updated by training.
+    stats = state.model_state["vq_stats"]
+    assert set(stats) == {"vq_top", "vq_bottom"}
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state.params)[0]]
+    assert paths and not any("codebook" in p for p in paths)
+    )
+    rows = read_metrics(tmp_path / "w", "eval")
+    assert rows and np.isfinite(rows[-1]["reconstruction"]) and rows[-1]["perplexity"] >= 1.0

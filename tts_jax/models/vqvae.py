@@ -227,3 +227,117 @@ def vq_loss(recon, target, mask, info, beta: float = 0.25):
     reconstruction = jnp.sum(err) / (jnp.maximum(jnp.sum(mask), 1.0) * target.shape[-1])
     total = reconstruction + info["losses"]["codebook"] + beta * info["losses"]["commit"]
     return total, reconstruction
+
+
+# ------------------------------------------------------------------------ trainer plumbing
+
+
+def build_model(config):
+    m = config.model
+    cls = {1: VQVAE, 2: VQVAE2}.get(m.levels)
+    if cls is None:
+        from tts_jax.errors import UserError
+
+        raise UserError(f"model.levels must be 1 (VQ-VAE) or 2 (VQ-VAE-2), got {m.levels}")
+    return cls(
+        n_mels=config.data.n_mels,
+        hidden=m.hidden,
+        num_codes=m.num_codes,
+        code_dim=m.code_dim,
+        downsample=m.downsample,
+        ema=m.ema,
+    )
+
+
+def _frames_multiple(config) -> int:
+    # VQ-VAE-2's top level halves the rate once more.
+    return 2 ** (config.model.downsample + (config.model.levels - 1))
+
+
+def make_data(config, process_index, process_count):
+    from tts_jax.data.inputs import text_mel_data
+
+    return text_mel_data(
+        config, process_index, process_count, frames_multiple=_frames_multiple(config)
+    )
+
+
+def init_state(config, rng, batch):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import TrainState
+
+    variables = build_model(config).init(rng, batch["mels"][:1])
+    tx, _ = make_optimizer(config.optim)
+    stats = {k: v for k, v in variables.items() if k != "params"}
+    return TrainState.create(variables["params"], tx, rng, model_state=stats)
+
+
+def train_step(config):
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import make_train_step
+
+    model = build_model(config)
+    _, schedule = make_optimizer(config.optim)
+    beta = config.model.beta
+
+    def loss_fn(params, model_state, batch, rng):
+        (recon, info), new_state = model.apply(
+            {"params": params, **model_state},
+            batch["mels"],
+            train=True,
+            mutable=list(model_state),
+        )
+        total, rec = vq_loss(recon, batch["mels"], batch["mel_mask"], info, beta)
+        metrics = {
+            "reconstruction": rec,
+            "commitment": info["losses"]["commit"],
+            "perplexity": info["perplexity"],
+        }
+        return total, (metrics, dict(new_state))
+
+    return make_train_step(loss_fn, schedule)
+
+
+def eval_step(config):
+    model = build_model(config)
+
+    def step(state, batch):
+        recon, info = model.apply({"params": state.params, **state.model_state}, batch["mels"])
+        mask = batch["mel_mask"] * batch["valid"][:, None]
+        _, rec = vq_loss(recon, batch["mels"], mask, info)
+        return {"reconstruction": rec, "perplexity": info["perplexity"], "weight": jnp.sum(mask)}
+
+    return step
+
+
+def eval_summaries(config, state, batch):
+    import numpy as np
+
+    from tts_jax.plotting import mel_image
+
+    recon, _ = build_model(config).apply(
+        {"params": state.params, **state.model_state}, batch["mels"][:1]
+    )
+    n = int(jax.device_get(batch["mel_lengths"])[0])
+    target = np.asarray(jax.device_get(batch["mels"]))[0, :n]
+    return {
+        "images": {
+            "mel": mel_image({"target": target, "VQ-VAE": np.asarray(jax.device_get(recon))[0, :n]})
+        }
+    }
+
+
+def _family():
+    from tts_jax.train.family import Family
+
+    return Family(
+        name="vqvae",
+        make_data=make_data,
+        init_state=init_state,
+        train_step=train_step,
+        eval_step=eval_step,
+        eval_summaries=eval_summaries,
+    )
+
+
+FAMILY = _family()

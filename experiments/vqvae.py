@@ -1,0 +1,57 @@
+"""VQ-VAE / VQ-VAE-2 on log-mels (tts_jax/models/vqvae.py). ``paper``: codebook K=512 of
+D=64, beta 0.25, frames x4 downsampled, Adam 2e-4 (van den Oord et al. 2017's sizes, on mels).
+``cpu``: a smaller encoder/decoder for 2 CPU cores. ``tiny``: tests. ``--config.model.levels=2``
+gives VQ-VAE-2, ``--config.model.ema=True`` the EMA codebook (decay 0.99).
+
+    tts-jax train --config experiments/vqvae.py:cpu --workdir runs/vqvae_cpu
+"""
+
+from tts_jax.config import base_config
+
+
+def get_config(variant: str = "paper"):
+    c = base_config()
+    c.model.family = "vqvae"
+    m = c.model
+    m.levels = 1  # 1: VQ-VAE, 2: VQ-VAE-2
+    m.hidden = 256
+    m.num_codes = 512
+    m.code_dim = 64
+    m.downsample = 2  # frames per code: 2^downsample
+    m.ema = False
+    m.beta = 0.25
+
+    c.optim.name = "adam"
+    c.optim.learning_rate = 2e-4
+    c.train.batch_size = 32
+    c.train.num_steps = 250_000
+    c.train.checkpoint_every = 5000
+    c.train.eval_every = 5000
+    c.train.log_every = 100
+
+    if variant == "paper":
+        pass
+    elif variant in ("cpu", "tiny"):
+        m.hidden = 128
+        c.optim.learning_rate = 1e-3
+        c.train.batch_size = 16
+        c.train.num_steps = 5000
+        c.train.checkpoint_every = 250
+        c.train.eval_every = 250
+        c.train.log_every = 25
+        c.train.eval_batches = 4
+        if variant == "tiny":
+            m.hidden = 16
+            m.num_codes = 16
+            m.code_dim = 8
+            c.train.batch_size = 4
+            c.train.num_steps = 4
+            c.train.checkpoint_every = 2
+            c.train.eval_every = 4
+            c.train.log_every = 1
+            c.train.eval_batches = 1
+            c.train.progress = False
+            c.data.num_buckets = 3
+    else:
+        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
+    return c
