@@ -179,8 +179,9 @@ def test_vqvae2_with_ema_trains_through_the_shared_trainer(tmp_path, corpus_dir)
     # The EMA codebooks are state (not parameters) and were updated by training.
     stats = state.model_state["vq_stats"]
     assert set(stats) == {"vq_top", "vq_bottom"}
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state.params)[0]]
+    paths = [
+        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state.params)[0]
+    ]
     assert paths and not any("codebook" in p for p in paths)
-    )
     rows = read_metrics(tmp_path / "w", "eval")
     assert rows and np.isfinite(rows[-1]["reconstruction"]) and rows[-1]["perplexity"] >= 1.0
