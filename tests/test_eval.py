@@ -138,6 +138,18 @@ def test_griffin_lim_floor_through_the_cli(tmp_path, corpus_dir):
     assert result["summary"]["stoi"]["mean"] > 0.85
 
 
+@pytest.mark.parametrize("model", ["hifigan", "clarinet", "conv_tasnet", "vqvae"])
+def test_model_benchmarks_smoke_run(model, tmp_path, monkeypatch):
+    from tts_jax.cli import main
+
+    monkeypatch.chdir(REPO)  # the benchmarks read experiments/*.py
+    out = tmp_path / "bench.jsonl"
+    assert main(["bench", model, "--quick", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all(r["benchmark"] == model and r["params"] > 0 for r in rows)
+    assert all(r["median_s"] > 0 and r["quick"] for r in rows)
+
+
 def test_bench_writes_json_lines_with_parameter_counts(tmp_path, capsys):
     from tts_jax.cli import main
 
