@@ -10,16 +10,7 @@ tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.
 from ml_collections import config_dict
 
 from tts_jax.config import base_config
-
-_MSD_LAYERS = (  # (out channels, kernel, stride, groups) per conv, before conv_post
-    (128, 15, 1, 1),
-    (128, 41, 2, 4),
-    (256, 41, 2, 16),
-    (512, 41, 4, 16),
-    (1024, 41, 4, 16),
-    (1024, 41, 1, 16),
-    (1024, 5, 1, 1),
-)
+from tts_jax.models.hifigan import MSD_LAYERS
 
 _GENERATORS = {
     "v1": dict(
@@ -58,7 +49,7 @@ def get_config(variant: str = "v1"):
     m.conv_impl = "auto"  # discriminator convs: split | xla | auto (tts_jax.nn.conv.conv1d)
     m.mpd_periods = (2, 3, 5, 7, 11)
     m.mpd_channels = (32, 128, 512, 1024, 1024)
-    m.msd_layers = _MSD_LAYERS
+    m.msd_layers = MSD_LAYERS
     m.mel_loss_weight = 45.0
     m.feature_loss_weight = 2.0
     m.loss_mel_full_band = True  # the reference's fmax_for_loss = None
@@ -92,7 +83,7 @@ def get_config(variant: str = "v1"):
         m.upsample_initial_channel = 128
         m.mpd_channels = (16, 32, 64, 128, 128)
         m.msd_layers = tuple(
-            (c_out // 8 if c_out > 16 else c_out, k, s, min(g, 4)) for c_out, k, s, g in _MSD_LAYERS
+            (c_out // 8 if c_out > 16 else c_out, k, s, min(g, 4)) for c_out, k, s, g in MSD_LAYERS
         )
         c.train.batch_size = 8
         c.train.num_steps = 200_000

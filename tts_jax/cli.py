@@ -309,13 +309,11 @@ def cmd_separate(args) -> int:
     from tts_jax import audio
     from tts_jax.data.mixtures import sample_rate_of
     from tts_jax.models.conv_tasnet import separate
+    from tts_jax.vocoders import workdir_config
 
-    config = load_workdir_config(args.workdir)
-    if config.model.family != "conv_tasnet":
-        raise UserError(f"{args.workdir} holds {config.model.family!r}, not a conv_tasnet run")
-    sr = sample_rate_of(config.data.mixtures)
-    mix = audio.load_wav(args.mix, sr)
-    sources, sr = separate(args.workdir, mix)
+    config = workdir_config(args.workdir, None, "conv_tasnet")
+    mix = audio.load_wav(args.mix, sample_rate_of(config.data.mixtures))
+    sources, sr = separate(args.workdir, mix, config)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for j, s in enumerate(sources, start=1):

@@ -119,13 +119,13 @@ def _training_summary(run_dir: Path) -> dict:
 def _heldout(run_dir: Path, config, limit: int) -> dict:
     """Student samples of the test split's ground-truth mels, scored; log-scales kept."""
     from tts_jax import distributions as D
-    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.data.inputs import audio_segment_example, corpus_from_config
     from tts_jax.eval.metrics import MetricError, mr_stft
     from tts_jax.models import clarinet as CL
     from tts_jax.models import wavenet as W
     from tts_jax.train.loop import restore_trained
 
-    state = restore_trained(run_dir, config, CL.FAMILY, W.example_batch(config))
+    state = restore_trained(run_dir, config, CL.FAMILY, audio_segment_example(config))
     tconfig = CL.teacher_config(config)
     student, teacher = CL.build_student(config), W.build_model(tconfig)
     hop, floor = config.data.hop_length, tconfig.model.log_scale_min

@@ -41,8 +41,22 @@ class TrainedVocoder:
     mel: audio.MelConfig
     hop: int
 
+    _rng = None  # sampling vocoders: set by _seed, advanced by _next_key
+
     def _generate(self, mel: np.ndarray):
         raise NotImplementedError
+
+    def _seed(self, seed: int) -> None:
+        import jax
+
+        self._rng = jax.random.PRNGKey(seed)
+
+    def _next_key(self):
+        """A fresh key per call: two calls on the same mel give two different samples."""
+        import jax
+
+        self._rng, key = jax.random.split(self._rng)
+        return key
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         mel = np.asarray(mel, np.float32)

@@ -64,6 +64,20 @@ def text_mel_data(
     return Data(train=train, eval=eval_batches, describe=describe)
 
 
+def audio_segment_example(config, batch_size: int = 1) -> dict:
+    """Zeros in the shapes of an :func:`audio_segment_data` training batch (initialising or
+    restoring a vocoder needs only shapes)."""
+    import numpy as np
+
+    seg = config.train.segment_length
+    return {
+        "audio": np.zeros((batch_size, seg), np.float32),
+        "mels": np.zeros(
+            (batch_size, seg // config.data.hop_length, config.data.n_mels), np.float32
+        ),
+    }
+
+
 def audio_segment_data(
     config,
     process_index: int,

@@ -37,8 +37,10 @@ import jax.numpy as jnp
 
 from tts_jax import audio as audio_lib
 from tts_jax import distributions as D
+from tts_jax.data.inputs import audio_segment_example
 from tts_jax.errors import UserError
 from tts_jax.models import wavenet as W
+from tts_jax.train.family import Family
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 OBJECTIVES = ("reverse", "reverse_reg", "forward_reg", "reverse_mc")
@@ -323,23 +325,13 @@ def eval_step(config):
     return step
 
 
-def make_data(config, process_index, process_count):
-    return W.make_data(config, process_index, process_count)
-
-
-def _family():
-    from tts_jax.train.family import Family
-
-    return Family(
-        name="clarinet",
-        make_data=make_data,
-        init_state=init_state,
-        train_step=train_step,
-        eval_step=eval_step,
-    )
-
-
-FAMILY = _family()
+FAMILY = Family(
+    name="clarinet",
+    make_data=W.make_data,  # the teacher's audio segments
+    init_state=init_state,
+    train_step=train_step,
+    eval_step=eval_step,
+)
 
 
 class Vocoder(TrainedVocoder):
@@ -351,7 +343,7 @@ class Vocoder(TrainedVocoder):
         from tts_jax.train.loop import restore_trained
 
         config = workdir_config(workdir, config, "clarinet")
-        state = restore_trained(workdir, config, FAMILY, W.example_batch(config))
+        state = restore_trained(workdir, config, FAMILY, audio_segment_example(config))
         self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
         student = build_student(config)
@@ -363,10 +355,5 @@ class Vocoder(TrainedVocoder):
             z = jax.random.normal(rng, (mel.shape[0], mel.shape[1] * self.hop))
             return student.apply({"params": params}, z, W.normalize_mel(mel, tconfig))[0]
 
-        self._rng = jax.random.PRNGKey(seed)
-
-        def sample(mel):
-            self._rng, key = jax.random.split(self._rng)
-            return run(mel, key)
-
-        self._generate = sample
+        self._seed(seed)
+        self._generate = lambda mel: run(mel, self._next_key())

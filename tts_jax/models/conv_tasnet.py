@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tts_jax.errors import UserError
 from tts_jax.nn.conv import conv_transpose_1d
 from tts_jax.nn.separable import DepthwiseSeparableConv1d, PReLU
+from tts_jax.train.family import Family
 
 
 class GlobalLayerNorm(nn.Module):
@@ -299,31 +299,24 @@ def eval_step(config):
     return step
 
 
-def _family():
-    from tts_jax.train.family import Family
-
-    return Family(
-        name="conv_tasnet",
-        make_data=make_data,
-        init_state=init_state,
-        train_step=train_step,
-        eval_step=eval_step,
-    )
+FAMILY = Family(
+    name="conv_tasnet",
+    make_data=make_data,
+    init_state=init_state,
+    train_step=train_step,
+    eval_step=eval_step,
+)
 
 
-FAMILY = _family()
-
-
-def separate(workdir, mixture: jax.Array) -> jax.Array:
-    """A trained workdir's sources ``[C, T]`` of one mixture ``[T]``, padded to a whole number
-    of seconds (one compilation per length in seconds) and trimmed."""
-    from tts_jax.cli import load_workdir_config
+def separate(workdir, mixture, config=None):
+    """A trained workdir's sources ``[C, T]`` of one mixture ``[T]`` (at the run's sample
+    rate, returned too), padded to a whole number of seconds (one compilation per length in
+    seconds) and trimmed. ``config``: the workdir's, if already loaded."""
     from tts_jax.data.mixtures import sample_rate_of
     from tts_jax.train.loop import restore_trained
+    from tts_jax.vocoders import workdir_config
 
-    config = load_workdir_config(workdir)
-    if config.model.family != "conv_tasnet":
-        raise UserError(f"{workdir} holds a {config.model.family!r} model, not conv_tasnet")
+    config = workdir_config(workdir, config, "conv_tasnet")
     sr = sample_rate_of(config.data.mixtures)
     seg = int(config.train.segment_seconds * sr)
     example = {

@@ -30,7 +30,7 @@ import optax
 from flax import struct
 
 from tts_jax import audio
-from tts_jax.data.inputs import audio_segment_data, mel_config
+from tts_jax.data.inputs import audio_segment_data, audio_segment_example, mel_config
 from tts_jax.errors import UserError
 from tts_jax.nn.conv import (
     Conv1d,
@@ -228,20 +228,24 @@ class MultiPeriodDiscriminator(nn.Module):
         return [o[0] for o in outs], [o[1] for o in outs]
 
 
+# SPEC's scale discriminator: (out channels, kernel, stride, groups) of each conv before
+# conv_post.
+MSD_LAYERS = (
+    (128, 15, 1, 1),
+    (128, 41, 2, 4),
+    (256, 41, 2, 16),
+    (512, 41, 4, 16),
+    (1024, 41, 4, 16),
+    (1024, 41, 1, 16),
+    (1024, 5, 1, 1),
+)
+
+
 class DiscriminatorS(nn.Module):
     """Scale discriminator on audio ``[B, T]``: grouped strided 1-D convs (SPEC's table)."""
 
     norm: str | None = "weight"
-    # (out channels, kernel, stride, groups) of each conv before conv_post.
-    layers: tuple[tuple[int, int, int, int], ...] = (
-        (128, 15, 1, 1),
-        (128, 41, 2, 4),
-        (256, 41, 2, 16),
-        (512, 41, 4, 16),
-        (1024, 41, 4, 16),
-        (1024, 41, 1, 16),
-        (1024, 5, 1, 1),
-    )
+    layers: tuple[tuple[int, int, int, int], ...] = MSD_LAYERS
     conv_impl: str = "auto"
 
     @nn.compact
@@ -263,7 +267,7 @@ class MultiScaleDiscriminator(nn.Module):
     """Three DiscriminatorS on raw, x2 and x4 average-pooled audio (pool 4, stride 2, pad 2,
     zero padding counted, as PyTorch's AvgPool1d); spectral norm on the raw-scale one."""
 
-    layers: tuple[tuple[int, int, int, int], ...] = DiscriminatorS.layers
+    layers: tuple[tuple[int, int, int, int], ...] = MSD_LAYERS
     conv_impl: str = "auto"
 
     @nn.compact
@@ -578,17 +582,6 @@ def eval_summaries(config, state, batch):
     }
 
 
-def example_batch(config, batch_size: int = 1) -> dict:
-    """Zeros in the shapes of a training batch (init and restore need only shapes)."""
-    seg = config.train.segment_length
-    return {
-        "audio": np.zeros((batch_size, seg), np.float32),
-        "mels": np.zeros(
-            (batch_size, seg // config.data.hop_length, config.data.n_mels), np.float32
-        ),
-    }
-
-
 FAMILY = Family(
     name="hifigan",
     make_data=make_data,
@@ -611,7 +604,7 @@ class Vocoder(TrainedVocoder):
 
         config = workdir_config(workdir, config, "hifigan")
         if state is None:
-            state = restore_trained(workdir, config, FAMILY, example_batch(config))
+            state = restore_trained(workdir, config, FAMILY, audio_segment_example(config))
         self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
         params = fold_weight_norm(jax.device_get(state.gen_params))

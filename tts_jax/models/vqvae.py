@@ -24,6 +24,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tts_jax.errors import UserError
+from tts_jax.train.family import Family
+
 
 class VectorQuantizer(nn.Module):
     """``z_e [..., D] -> (z_q [..., D], info)``; info has ``indices``, ``codebook_loss``,
@@ -236,8 +239,6 @@ def build_model(config):
     m = config.model
     cls = {1: VQVAE, 2: VQVAE2}.get(m.levels)
     if cls is None:
-        from tts_jax.errors import UserError
-
         raise UserError(f"model.levels must be 1 (VQ-VAE) or 2 (VQ-VAE-2), got {m.levels}")
     return cls(
         n_mels=config.data.n_mels,
@@ -327,17 +328,11 @@ def eval_summaries(config, state, batch):
     }
 
 
-def _family():
-    from tts_jax.train.family import Family
-
-    return Family(
-        name="vqvae",
-        make_data=make_data,
-        init_state=init_state,
-        train_step=train_step,
-        eval_step=eval_step,
-        eval_summaries=eval_summaries,
-    )
-
-
-FAMILY = _family()
+FAMILY = Family(
+    name="vqvae",
+    make_data=make_data,
+    init_state=init_state,
+    train_step=train_step,
+    eval_step=eval_step,
+    eval_summaries=eval_summaries,
+)

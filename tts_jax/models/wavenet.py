@@ -24,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from tts_jax.data.inputs import audio_segment_data, audio_segment_example
 from tts_jax.distributions import LOG_SCALE_MIN, bound
+from tts_jax.train.family import Family
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 _DIMS = ("NWC", "WIO", "NWC")
@@ -311,8 +313,6 @@ def teacher_nll(model: WaveNet, params, audio, mel, log_scale_min: float):
 
 
 def make_data(config, process_index, process_count):
-    from tts_jax.data.inputs import audio_segment_data
-
     return audio_segment_data(
         config,
         process_index,
@@ -371,29 +371,13 @@ def eval_step(config):
     return step
 
 
-def example_batch(config, batch_size: int = 1) -> dict:
-    seg = config.train.segment_length
-    return {
-        "audio": np.zeros((batch_size, seg), np.float32),
-        "mels": np.zeros(
-            (batch_size, seg // config.data.hop_length, config.data.n_mels), np.float32
-        ),
-    }
-
-
-def _family():
-    from tts_jax.train.family import Family
-
-    return Family(
-        name="wavenet",
-        make_data=make_data,
-        init_state=init_state,
-        train_step=train_step,
-        eval_step=eval_step,
-    )
-
-
-FAMILY = _family()
+FAMILY = Family(
+    name="wavenet",
+    make_data=make_data,
+    init_state=init_state,
+    train_step=train_step,
+    eval_step=eval_step,
+)
 
 
 class Vocoder(TrainedVocoder):
@@ -406,7 +390,7 @@ class Vocoder(TrainedVocoder):
 
         config = workdir_config(workdir, config, "wavenet")
         if state is None:
-            state = restore_trained(workdir, config, FAMILY, example_batch(config))
+            state = restore_trained(workdir, config, FAMILY, audio_segment_example(config))
         self.config, self.step, self.mel = config, int(state.step), mel_config(config)
         self.hop = config.data.hop_length
         model = build_model(config)
@@ -420,10 +404,5 @@ class Vocoder(TrainedVocoder):
             )
             return generate(model, params, cond, rng, log_scale_min=floor)
 
-        self._rng = jax.random.PRNGKey(seed)
-
-        def sample(mel):
-            self._rng, key = jax.random.split(self._rng)
-            return run(mel, key)
-
-        self._generate = sample
+        self._seed(seed)
+        self._generate = lambda mel: run(mel, self._next_key())
