@@ -13,6 +13,7 @@ import pytest
 from tts_jax.bench import count_params
 from tts_jax.models import conv_tasnet as CT
 from tts_jax.nn.separable import (
+    DepthwiseConv1d,
     DepthwiseSeparableConv1d,
     full_param_count,
     separable_param_count,
@@ -64,6 +65,30 @@ def test_depthwise_separable_parameter_count_formula():
     )
     assert int(np.prod(full.shape)) + n == full_param_count(k, m, n)
     assert separable_param_count(k, m, n) < full_param_count(k, m, n) / 2
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kernel_size,dilation", [(3, 1), (3, 4), (4, 2)])
+def test_depthwise_conv_equals_grouped_lax_conv(causal, kernel_size, dilation):
+    # The tap-sum implementation against lax's grouped convolution, same kernel.
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 37, 5)), jnp.float32)
+    module = DepthwiseConv1d(kernel_size, dilation, causal)
+    params = module.init(jax.random.PRNGKey(1), x)["params"]
+    pad = dilation * (kernel_size - 1)
+    left = pad if causal else pad // 2
+    want = (
+        jax.lax.conv_general_dilated(
+            x,
+            params["kernel"],
+            (1,),
+            [(left, pad - left)],
+            rhs_dilation=(dilation,),
+            dimension_numbers=("NWC", "WIO", "NWC"),
+            feature_group_count=5,
+        )
+        + params["bias"]
+    )
+    np.testing.assert_allclose(module.apply({"params": params}, x), want, atol=1e-5)
 
 
 def test_paper_parameter_count():

@@ -18,7 +18,14 @@ import jax.numpy as jnp
 
 class DepthwiseConv1d(nn.Module):
     """``[B, T, C] -> [B, T, C]``: one k-tap (dilated) filter per channel, 'same' length;
-    ``causal`` pads only on the left (output t sees inputs <= t)."""
+    ``causal`` pads only on the left (output t sees inputs <= t).
+
+    Computed as k shifted, per-channel-scaled copies of the input rather than through
+    ``lax.conv`` with ``feature_group_count = C``: the arithmetic is the same (k C
+    multiply-adds per frame), but XLA's CPU grouped convolution runs it about 80x slower
+    (8 x 2000 x 128, k = 3: 320 ms against 4 ms forward). The kernel keeps ``nn.Conv``'s
+    layout and initialisation (``[k, 1, C]``, fan-in k).
+    """
 
     kernel_size: int
     dilation: int = 1
@@ -27,16 +34,16 @@ class DepthwiseConv1d(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        pad = self.dilation * (self.kernel_size - 1)
-        padding = [(pad, 0)] if self.causal else [(pad // 2, pad - pad // 2)]
-        return nn.Conv(
-            x.shape[-1],
-            (self.kernel_size,),
-            kernel_dilation=(self.dilation,),
-            padding=padding,
-            feature_group_count=x.shape[-1],
-            use_bias=self.use_bias,
-        )(x)
+        k, d, c = self.kernel_size, self.dilation, x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, 1, c))
+        pad = d * (k - 1)
+        left = pad if self.causal else pad // 2
+        xp = jnp.pad(x, ((0, 0), (left, pad - left), (0, 0)))
+        t = x.shape[1]
+        y = sum(xp[:, j * d : j * d + t] * kernel[j, 0] for j in range(k))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (c,))
+        return y
 
 
 class DepthwiseSeparableConv1d(nn.Module):
