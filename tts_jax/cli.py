@@ -308,14 +308,27 @@ def cmd_mixtures(args) -> int:
 def cmd_separate(args) -> int:
     from tts_jax import audio
     from tts_jax.data.mixtures import sample_rate_of
-    from tts_jax.models.conv_tasnet import separate
+    from tts_jax.models.conv_tasnet import evaluate_split, separate
     from tts_jax.vocoders import workdir_config
 
     config = workdir_config(args.workdir, None, "conv_tasnet")
-    mix = audio.load_wav(args.mix, sample_rate_of(config.data.mixtures))
-    sources, sr = separate(args.workdir, mix, config)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if args.split:
+        result = evaluate_split(args.workdir, args.split, config)
+        with open(out / "si_snr.csv", "w") as f:
+            f.write("id,seconds,si_snr,si_snri\n")
+            for r in result["rows"]:
+                f.write(f"{r['id']},{r['seconds']:.3f},{r['si_snr']:.3f},{r['si_snri']:.3f}\n")
+        summary = {k: v for k, v in result.items() if k != "rows"}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(
+            f"separate: {summary['mixtures']} {args.split} mixtures, SI-SNR "
+            f"{summary['si_snr']:.2f} dB, SI-SNRi {summary['si_snri']:.2f} dB -> {out}"
+        )
+        return 0
+    mix = audio.load_wav(args.mix, sample_rate_of(config.data.mixtures))
+    sources, sr = separate(args.workdir, mix, config)
     for j, s in enumerate(sources, start=1):
         audio.save_wav(out / f"s{j}.wav", s, sr)
     print(f"separate: {len(sources)} sources of {len(mix) / sr:.2f} s written to {out}")
@@ -427,9 +440,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     mx.set_defaults(func=cmd_mixtures)
 
-    sp = sub.add_parser("separate", help="separate a mixture with a Conv-TasNet run")
+    sp = sub.add_parser(
+        "separate",
+        help="separate a mixture (--mix) or score a split of the run's mixtures (--split)",
+    )
     sp.add_argument("--workdir", required=True)
-    sp.add_argument("--mix", required=True)
+    what = sp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--mix", help="a mixture .wav: writes s1.wav, s2.wav, ...")
+    what.add_argument("--split", help="e.g. test: SI-SNR and SI-SNRi of every mixture (si_snr.csv)")
     sp.add_argument("--out-dir", required=True)
     sp.set_defaults(func=cmd_separate)
 

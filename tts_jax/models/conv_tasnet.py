@@ -308,10 +308,11 @@ FAMILY = Family(
 )
 
 
-def separate(workdir, mixture, config=None):
-    """A trained workdir's sources ``[C, T]`` of one mixture ``[T]`` (at the run's sample
-    rate, returned too), padded to a whole number of seconds (one compilation per length in
-    seconds) and trimmed. ``config``: the workdir's, if already loaded."""
+def load_separator(workdir, config=None):
+    """A trained workdir as a function mixture ``[T]`` -> sources ``[C, T]`` (numpy, at the
+    run's sample rate, returned too). The mixture is padded to a whole number of seconds (one
+    compilation per length in seconds) and the output trimmed. ``config``: the workdir's, if
+    already loaded."""
     from tts_jax.data.mixtures import sample_rate_of
     from tts_jax.train.loop import restore_trained
     from tts_jax.vocoders import workdir_config
@@ -321,11 +322,53 @@ def separate(workdir, mixture, config=None):
     seg = int(config.train.segment_seconds * sr)
     example = {
         "mixture": np.zeros((1, seg), np.float32),
-        "sources": np.zeros((1, 2, seg), np.float32),
+        "sources": np.zeros((1, config.model.num_sources, seg), np.float32),
     }
-    state = restore_trained(workdir, config, FAMILY, example)
-    n = len(mixture)
-    padded = np.zeros(-(-n // sr) * sr, np.float32)
-    padded[:n] = mixture
-    out = jax.jit(build_model(config).apply)({"params": state.params}, padded[None])
-    return np.asarray(out)[0, :, :n], sr
+    params = restore_trained(workdir, config, FAMILY, example).params
+    apply = jax.jit(build_model(config).apply)
+
+    def run(mixture):
+        n = len(mixture)
+        padded = np.zeros(-(-n // sr) * sr, np.float32)
+        padded[:n] = mixture
+        return np.asarray(apply({"params": params}, padded[None]))[0, :, :n]
+
+    return run, sr
+
+
+def separate(workdir, mixture, config=None):
+    """One mixture ``[T]`` -> (sources ``[C, T]``, sample rate); see :func:`load_separator`."""
+    run, sr = load_separator(workdir, config)
+    return run(mixture), sr
+
+
+def evaluate_split(workdir, split: str = "test", config=None) -> dict:
+    """Separates every whole mixture of a split of the run's mixtures and scores it:
+    ``{"rows": [{"id", "seconds", "si_snr", "si_snri"}], "si_snr", "si_snri"}`` (dB, means;
+    SI-SNRi is the PIT SI-SNR of the estimates minus the mixture's own SI-SNR)."""
+    from tts_jax.data.mixtures import load_split
+    from tts_jax.vocoders import workdir_config
+
+    config = workdir_config(workdir, config, "conv_tasnet")
+    run, sr = load_separator(workdir, config)
+    rows = []
+    for item in load_split(config.data.mixtures, split):
+        estimates = run(item["mixture"])
+        improvement, score = si_snr_improvement(
+            estimates[None], item["sources"][None], item["mixture"][None]
+        )
+        rows.append(
+            {
+                "id": item["id"],
+                "seconds": len(item["mixture"]) / sr,
+                "si_snr": float(score[0]),
+                "si_snri": float(improvement[0]),
+            }
+        )
+    return {
+        "split": split,
+        "mixtures": len(rows),
+        "si_snr": float(np.mean([r["si_snr"] for r in rows])),
+        "si_snri": float(np.mean([r["si_snri"] for r in rows])),
+        "rows": rows,
+    }
