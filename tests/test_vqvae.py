@@ -82,6 +82,32 @@ def test_ema_quantizer_updates_its_codebook_only_in_training():
     np.testing.assert_allclose(updated["vq_stats"]["ema_sum"][k], want_sum, rtol=1e-5)
 
 
+@pytest.mark.parametrize("ema", [False, True])
+def test_masked_frames_are_invisible_to_the_quantizer(ema):
+    # A batch padded with junk frames under mask 0 gives the same losses, histogram and
+    # EMA statistics as the real frames alone.
+    vq = V.VectorQuantizer(8, 3, ema=ema, decay=0.9)
+    real = jax.random.normal(jax.random.PRNGKey(0), (1, 20, 3))
+    junk = 5.0 + jax.random.normal(jax.random.PRNGKey(1), (1, 12, 3))
+    padded = jnp.concatenate([real, junk], axis=1)
+    mask = jnp.concatenate([jnp.ones((1, 20)), jnp.zeros((1, 12))], axis=1)
+    variables = vq.init(jax.random.PRNGKey(2), real)
+    mutable = ["vq_stats"] if ema else False
+    out_real = vq.apply(variables, real, train=True, mutable=mutable)
+    out_pad = vq.apply(variables, padded, mask, train=True, mutable=mutable)
+    (_, info_real), (_, info_pad) = (out_real, out_pad) if not ema else (out_real[0], out_pad[0])
+    for key in ("codebook_loss", "commitment_loss", "perplexity", "counts"):
+        np.testing.assert_allclose(info_pad[key], info_real[key], rtol=1e-5, atol=1e-7)
+    assert float(jnp.sum(info_pad["counts"])) == 20.0
+    if ema:
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), out_pad[1], out_real[1]
+        )
+    # ... and without the mask the junk frames do count.
+    _, unmasked = vq.apply(variables, padded, train=False)
+    assert float(jnp.sum(unmasked["counts"])) == 32.0
+
+
 def test_perplexity_is_the_exponentiated_code_entropy():
     codebook = jnp.eye(4, dtype=jnp.float32)
     z = jnp.asarray(np.eye(4)[[0, 0, 1, 2]], jnp.float32)[None]  # codes 0, 0, 1, 2

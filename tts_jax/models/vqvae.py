@@ -30,7 +30,10 @@ from tts_jax.train.family import Family
 
 class VectorQuantizer(nn.Module):
     """``z_e [..., D] -> (z_q [..., D], info)``; info has ``indices``, ``codebook_loss``,
-    ``commitment_loss`` and ``perplexity`` (exp of the entropy of the code histogram)."""
+    ``commitment_loss``, ``counts`` (codes' uses, ``[K]``) and ``perplexity`` (exp of the
+    entropy of the code histogram). ``mask`` ``[...]`` (1 = a real frame) keeps padding out
+    of the losses, the histogram and the EMA statistics: a batch padded to a bucket would
+    otherwise spend a code on silence-padding frames and count it in the perplexity."""
 
     num_codes: int = 512
     code_dim: int = 64
@@ -39,7 +42,7 @@ class VectorQuantizer(nn.Module):
     eps: float = 1e-5
 
     @nn.compact
-    def __call__(self, z_e, *, train: bool = False):
+    def __call__(self, z_e, mask=None, *, train: bool = False):
         k, d = self.num_codes, self.code_dim
         if z_e.shape[-1] != d:
             raise ValueError(f"z_e has {z_e.shape[-1]} channels; the codebook has {d}")
@@ -55,30 +58,37 @@ class VectorQuantizer(nn.Module):
             embedding = self.param("codebook", lambda key, s: init(key, s) - 1.0 / k, (k, d))
 
         flat = z_e.reshape(-1, d)
+        w = jnp.ones(flat.shape[:1], flat.dtype) if mask is None else mask.reshape(-1)
+        w = w.astype(flat.dtype)
+        total = jnp.maximum(jnp.sum(w), 1.0)
         indices = nearest_code(flat, embedding)
-        onehot = jax.nn.one_hot(indices, k, dtype=flat.dtype)
+        onehot = jax.nn.one_hot(indices, k, dtype=flat.dtype) * w[:, None]
         quantized = embedding[indices]
 
-        commitment = jnp.mean(jnp.square(flat - jax.lax.stop_gradient(quantized)))
+        def masked_mse(a, b):
+            return jnp.sum(jnp.sum(jnp.square(a - b), axis=1) * w) / (total * d)
+
+        commitment = masked_mse(flat, jax.lax.stop_gradient(quantized))
+        counts = jnp.sum(onehot, axis=0)  # global over the batch, even when sharded
         if self.ema:
             codebook_loss = jnp.zeros((), flat.dtype)  # the codebook is not trained by gradient
             if train and not self.is_initializing():
-                counts = jnp.sum(onehot, axis=0)  # global over the batch, even when sharded
                 sums = onehot.T @ jax.lax.stop_gradient(flat)
                 new = ema_update(
                     cluster_size.value, ema_sum.value, counts, sums, self.decay, self.eps
                 )
                 cluster_size.value, ema_sum.value, codebook.value = new
         else:
-            codebook_loss = jnp.mean(jnp.square(jax.lax.stop_gradient(flat) - quantized))
+            codebook_loss = masked_mse(jax.lax.stop_gradient(flat), quantized)
 
         z_q = flat + jax.lax.stop_gradient(quantized - flat)  # straight-through estimator
-        probs = jnp.mean(onehot, axis=0)
+        probs = counts / total
         perplexity = jnp.exp(-jnp.sum(probs * jnp.log(probs + 1e-10)))
         info = {
             "indices": indices.reshape(z_e.shape[:-1]),
             "codebook_loss": codebook_loss,
             "commitment_loss": commitment,
+            "counts": counts,
             "perplexity": perplexity,
         }
         return z_q.reshape(z_e.shape), info
@@ -170,9 +180,13 @@ class VQVAE(nn.Module):
     ema: bool = False
 
     @nn.compact
-    def __call__(self, mels, *, train: bool = False):
+    def __call__(self, mels, mask=None, *, train: bool = False):
+        """``mask`` ``[B, T]``: real frames (padding is kept out of the quantiser)."""
         z_e = Encoder(self.hidden, self.code_dim, self.downsample)(mels)
-        z_q, info = VectorQuantizer(self.num_codes, self.code_dim, self.ema)(z_e, train=train)
+        code_mask = None if mask is None else mask[:, :: 2**self.downsample]
+        z_q, info = VectorQuantizer(self.num_codes, self.code_dim, self.ema)(
+            z_e, code_mask, train=train
+        )
         recon = Decoder(self.hidden, self.n_mels, self.downsample)(z_q)
         info = {k: v for k, v in info.items()}
         info["losses"] = {
@@ -193,11 +207,14 @@ class VQVAE2(nn.Module):
     ema: bool = False
 
     @nn.compact
-    def __call__(self, mels, *, train: bool = False):
+    def __call__(self, mels, mask=None, *, train: bool = False):
+        """``mask`` ``[B, T]``: real frames (padding is kept out of the quantisers)."""
+        d = self.downsample
+        masks = (None, None) if mask is None else (mask[:, :: 2 ** (d + 1)], mask[:, :: 2**d])
         h_bottom = Encoder(self.hidden, self.hidden, self.downsample, name="enc_bottom")(mels)
         z_top = Encoder(self.hidden, self.code_dim, 1, name="enc_top")(h_bottom)
         q_top, info_top = VectorQuantizer(self.num_codes, self.code_dim, self.ema, name="vq_top")(
-            z_top, train=train
+            z_top, masks[0], train=train
         )
         top_up = Decoder(self.hidden, self.code_dim, 1, name="dec_top")(q_top)
         z_bottom = nn.Conv(self.code_dim, (1,), name="pre_bottom")(
@@ -205,7 +222,7 @@ class VQVAE2(nn.Module):
         )
         q_bottom, info_bottom = VectorQuantizer(
             self.num_codes, self.code_dim, self.ema, name="vq_bottom"
-        )(z_bottom, train=train)
+        )(z_bottom, masks[1], train=train)
         top_for_dec = nn.ConvTranspose(
             self.code_dim, (4,), strides=(2,), padding="SAME", name="up_top"
         )(q_top)
@@ -215,6 +232,8 @@ class VQVAE2(nn.Module):
         info = {
             "indices": {"top": info_top["indices"], "bottom": info_bottom["indices"]},
             "perplexity": info_bottom["perplexity"],
+            "counts": info_bottom["counts"],
+            "counts_top": info_top["counts"],
             "perplexity_top": info_top["perplexity"],
             "losses": {
                 "codebook": info_top["codebook_loss"] + info_bottom["codebook_loss"],
@@ -285,6 +304,7 @@ def train_step(config):
         (recon, info), new_state = model.apply(
             {"params": params, **model_state},
             batch["mels"],
+            batch["mel_mask"],
             train=True,
             mutable=list(model_state),
         )
@@ -303,8 +323,10 @@ def eval_step(config):
     model = build_model(config)
 
     def step(state, batch):
-        recon, info = model.apply({"params": state.params, **state.model_state}, batch["mels"])
         mask = batch["mel_mask"] * batch["valid"][:, None]
+        recon, info = model.apply(
+            {"params": state.params, **state.model_state}, batch["mels"], mask
+        )
         _, rec = vq_loss(recon, batch["mels"], mask, info)
         return {"reconstruction": rec, "perplexity": info["perplexity"], "weight": jnp.sum(mask)}
 
