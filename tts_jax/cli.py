@@ -6,7 +6,7 @@
     tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
     tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
-    tts-jax evaluate   --workdir W [--split test] [--limit 50] --out DIR
+    tts-jax evaluate   --workdir W [--vocoder V] [--split test] [--limit 50] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
     tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
@@ -236,22 +236,30 @@ def cmd_evaluate(args) -> int:
     sr = args.sample_rate
     if args.workdir:
         config = load_workdir_config(args.workdir)
-        if config.model.family != "tacotron2":
-            raise UserError(
-                f"evaluate --workdir knows text-to-speech workdirs (tacotron2); "
-                f"{args.workdir} holds {config.model.family!r}"
-            )
-        from tts_jax.eval.attention import diagnostics_summary
-        from tts_jax.models.tacotron2 import heldout_synthesis
-
-        pairs, diag, synth = heldout_synthesis(args.workdir, args.split, args.limit)
-        title = f"{Path(args.workdir).name} (step {synth.step}) + Griffin-Lim"
-        meta = {
-            "workdir": args.workdir,
-            "split": args.split,
-            "attention": diagnostics_summary(diag),
-        }
+        family = config.model.family
+        vocoder = args.vocoder or "griffin-lim"
         sr = config.data.sample_rate
+        meta = {"workdir": args.workdir, "split": args.split, "vocoder": vocoder}
+        if family == "tacotron2":
+            from tts_jax.eval.attention import diagnostics_summary
+            from tts_jax.models.tacotron2 import heldout_synthesis
+
+            pairs, diag, synth = heldout_synthesis(args.workdir, args.split, args.limit, vocoder)
+            title = f"{Path(args.workdir).name} (step {synth.step}) + {vocoder}"
+            meta["attention"] = diagnostics_summary(diag)
+        elif family == "vqvae":
+            from tts_jax.models.vqvae import heldout_reconstruction
+
+            pairs, stats = heldout_reconstruction(args.workdir, args.split, args.limit, vocoder)
+            title = f"{Path(args.workdir).name} (step {stats['step']}) reconstruction + {vocoder}"
+            meta["mel"] = stats
+            print("evaluate: mel reconstruction " + json.dumps(stats))
+        else:
+            raise UserError(
+                f"evaluate --workdir knows text-to-speech (tacotron2) and VQ-VAE workdirs; "
+                f"{args.workdir} holds {family!r} (score vocoders with --data and --reference, "
+                f"Conv-TasNet with `tts-jax separate --split`)"
+            )
     elif args.reference_dir or args.synthesized_dir:
         if not (args.reference_dir and args.synthesized_dir):
             raise UserError("--reference-dir and --synthesized-dir go together")
@@ -416,6 +424,9 @@ def _parser() -> argparse.ArgumentParser:
         "--reference",
         default=None,
         help="with --data: griffin-lim (the training-free floor) or a vocoder, e.g. hifigan:W",
+    )
+    e.add_argument(
+        "--vocoder", default=None, help="with --workdir: griffin-lim (default) or e.g. hifigan:W"
     )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=50)

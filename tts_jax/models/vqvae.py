@@ -358,3 +358,84 @@ FAMILY = Family(
     eval_step=eval_step,
     eval_summaries=eval_summaries,
 )
+
+
+def load_autoencoder(workdir, config=None):
+    """A trained workdir as ``mel [T, n_mels] -> (reconstruction [T, n_mels], code counts)``
+    (numpy). ``counts`` holds the bottom level's code uses over the real frames ``[K]`` (and
+    ``counts_top`` for VQ-VAE-2). Mels are padded to frame buckets (one compilation per
+    bucket) and masked, so the padding never reaches the codes."""
+    import numpy as np
+
+    from tts_jax.train.loop import restore_trained
+    from tts_jax.vocoders import frame_bucket, workdir_config
+
+    config = workdir_config(workdir, config, "vqvae")
+    n_mels, multiple = config.data.n_mels, _frames_multiple(config)
+    example = {
+        "mels": np.zeros((1, multiple * 8, n_mels), np.float32),
+        "mel_mask": np.ones((1, multiple * 8), np.float32),
+    }
+    state = restore_trained(workdir, config, FAMILY, example)
+    variables = {"params": state.params, **state.model_state}
+    apply = jax.jit(build_model(config).apply)
+
+    def run(mel):
+        t = len(mel)
+        padded_t = -(-frame_bucket(t) // multiple) * multiple
+        mels = np.zeros((1, padded_t, n_mels), np.float32)
+        mels[0, :t] = mel
+        mask = (np.arange(padded_t) < t).astype(np.float32)[None]
+        recon, info = apply(variables, mels, mask)
+        counts = {k: np.asarray(v) for k, v in info.items() if k.startswith("counts")}
+        return np.asarray(recon)[0, :t], counts
+
+    return run, state.step
+
+
+def heldout_reconstruction(
+    workdir, split_name: str = "test", limit: int = 50, vocoder: str = "griffin-lim"
+):
+    """Reconstructs a corpus split's mels with a trained workdir and vocodes them.
+
+    Returns ``(pairs, stats)``: ``(id, recording, vocoder(reconstruction))`` triples for
+    :func:`tts_jax.eval.evaluate.evaluate_pairs`, and the mel-domain scores over every real
+    frame of the split: ``mse`` (the training loss's reconstruction term, normalised log-mel),
+    ``l1``, ``perplexity`` and ``codes_used`` of the pooled code histogram (per level), and
+    ``mean_mel_mse``, the error of the split's per-channel mean mel: what a model that ignored
+    its input would score.
+    """
+    import numpy as np
+
+    from tts_jax import audio
+    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.vocoders import load_vocoder, workdir_config
+
+    config = workdir_config(workdir, None, "vqvae")
+    split = corpus_from_config(config).split(split_name)
+    vocode = load_vocoder(vocoder, audio.MelConfig.from_config(config.data))
+    run, step = load_autoencoder(workdir, config)
+    pairs, targets, errors, counts = [], [], [], {}
+    for i in range(min(limit, len(split))):
+        ex = split.example(i)
+        recon, c = run(ex["mel"])
+        targets.append(ex["mel"])
+        errors.append(recon - ex["mel"])
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + v
+        pairs.append((split.ids[i], ex["audio"], vocode(recon)))
+    err, target = np.concatenate(errors), np.concatenate(targets)
+    stats = {
+        "step": int(step),
+        "frames": len(err),
+        "mse": float(np.mean(np.square(err))),
+        "l1": float(np.mean(np.abs(err))),
+        "mean_mel_mse": float(np.mean(np.square(target - target.mean(0)))),
+    }
+    for k, v in counts.items():
+        level = k.removeprefix("counts")  # "" or "_top"
+        p = v[v > 0] / v.sum()
+        stats[f"perplexity{level}"] = float(np.exp(-np.sum(p * np.log(p))))
+        stats[f"codes_used{level}"] = int(np.sum(v > 0))
+    stats["num_codes"] = int(config.model.num_codes)
+    return pairs, stats
