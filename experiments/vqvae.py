@@ -20,6 +20,7 @@ def get_config(variant: str = "paper"):
     m.downsample = 2  # frames per code: 2^downsample
     m.ema = False
     m.beta = 0.25
+    m.mel_max = 3.0  # log-mel value mapped to 1 (the log floor maps to 0): the model's input
 
     c.optim.name = "adam"
     c.optim.learning_rate = 2e-4

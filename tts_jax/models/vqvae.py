@@ -243,6 +243,29 @@ class VQVAE2(nn.Module):
         return recon, info
 
 
+def mel_scale(config) -> tuple[float, float]:
+    """(offset, span) of the affine map from natural-log mel to the model's features: the log
+    floor goes to 0 and ``model.mel_max`` to 1. Unclipped, so it inverts exactly. Raw log-mels
+    (about -11.5 to 2) put the encoder's outputs far from the codebook's U(-1/K, 1/K)
+    initialisation, and training collapsed onto one code (perplexity 1.0 by step 50)."""
+    import numpy as np
+
+    from tts_jax import audio
+
+    lo = float(np.log(audio.MelConfig.from_config(config.data).log_floor))
+    return lo, config.model.mel_max - lo
+
+
+def normalize(mel, config):
+    lo, span = mel_scale(config)
+    return (mel - lo) / span
+
+
+def denormalize(x, config):
+    lo, span = mel_scale(config)
+    return x * span + lo
+
+
 def vq_loss(recon, target, mask, info, beta: float = 0.25):
     """Masked MSE reconstruction + codebook + beta x commitment; ``mask`` ``[B, T]``."""
     err = jnp.sum(jnp.square(recon - target), axis=-1) * mask
@@ -286,7 +309,7 @@ def init_state(config, rng, batch):
     from tts_jax.train.optim import make_optimizer
     from tts_jax.train.state import TrainState
 
-    variables = build_model(config).init(rng, batch["mels"][:1])
+    variables = build_model(config).init(rng, normalize(batch["mels"][:1], config))
     tx, _ = make_optimizer(config.optim)
     stats = {k: v for k, v in variables.items() if k != "params"}
     return TrainState.create(variables["params"], tx, rng, model_state=stats)
@@ -301,14 +324,15 @@ def train_step(config):
     beta = config.model.beta
 
     def loss_fn(params, model_state, batch, rng):
+        mels = normalize(batch["mels"], config)
         (recon, info), new_state = model.apply(
             {"params": params, **model_state},
-            batch["mels"],
+            mels,
             batch["mel_mask"],
             train=True,
             mutable=list(model_state),
         )
-        total, rec = vq_loss(recon, batch["mels"], batch["mel_mask"], info, beta)
+        total, rec = vq_loss(recon, mels, batch["mel_mask"], info, beta)
         metrics = {
             "reconstruction": rec,
             "commitment": info["losses"]["commit"],
@@ -324,10 +348,9 @@ def eval_step(config):
 
     def step(state, batch):
         mask = batch["mel_mask"] * batch["valid"][:, None]
-        recon, info = model.apply(
-            {"params": state.params, **state.model_state}, batch["mels"], mask
-        )
-        _, rec = vq_loss(recon, batch["mels"], mask, info)
+        mels = normalize(batch["mels"], config)
+        recon, info = model.apply({"params": state.params, **state.model_state}, mels, mask)
+        _, rec = vq_loss(recon, mels, mask, info)
         return {"reconstruction": rec, "perplexity": info["perplexity"], "weight": jnp.sum(mask)}
 
     return step
@@ -339,8 +362,9 @@ def eval_summaries(config, state, batch):
     from tts_jax.plotting import mel_image
 
     recon, _ = build_model(config).apply(
-        {"params": state.params, **state.model_state}, batch["mels"][:1]
+        {"params": state.params, **state.model_state}, normalize(batch["mels"][:1], config)
     )
+    recon = denormalize(recon, config)
     n = int(jax.device_get(batch["mel_lengths"])[0])
     target = np.asarray(jax.device_get(batch["mels"]))[0, :n]
     return {
@@ -384,11 +408,11 @@ def load_autoencoder(workdir, config=None):
         t = len(mel)
         padded_t = -(-frame_bucket(t) // multiple) * multiple
         mels = np.zeros((1, padded_t, n_mels), np.float32)
-        mels[0, :t] = mel
+        mels[0, :t] = normalize(mel, config)
         mask = (np.arange(padded_t) < t).astype(np.float32)[None]
         recon, info = apply(variables, mels, mask)
         counts = {k: np.asarray(v) for k, v in info.items() if k.startswith("counts")}
-        return np.asarray(recon)[0, :t], counts
+        return np.asarray(denormalize(recon, config))[0, :t], counts
 
     return run, state.step
 
@@ -400,10 +424,10 @@ def heldout_reconstruction(
 
     Returns ``(pairs, stats)``: ``(id, recording, vocoder(reconstruction))`` triples for
     :func:`tts_jax.eval.evaluate.evaluate_pairs`, and the mel-domain scores over every real
-    frame of the split: ``mse`` (the training loss's reconstruction term, normalised log-mel),
-    ``l1``, ``perplexity`` and ``codes_used`` of the pooled code histogram (per level), and
-    ``mean_mel_mse``, the error of the split's per-channel mean mel: what a model that ignored
-    its input would score.
+    frame of the split: ``mse`` (the training loss's reconstruction term: normalised mel, see
+    :func:`mel_scale`), ``mean_mel_mse`` (the same error for the split's per-channel mean mel:
+    what a model that ignored its input would score), ``logmel_l1`` (natural-log mel units),
+    and ``perplexity`` and ``codes_used`` of the pooled code histogram (per level).
     """
     import numpy as np
 
@@ -425,12 +449,13 @@ def heldout_reconstruction(
             counts[k] = counts.get(k, 0) + v
         pairs.append((split.ids[i], ex["audio"], vocode(recon)))
     err, target = np.concatenate(errors), np.concatenate(targets)
+    span = mel_scale(config)[1]
     stats = {
         "step": int(step),
         "frames": len(err),
-        "mse": float(np.mean(np.square(err))),
-        "l1": float(np.mean(np.abs(err))),
-        "mean_mel_mse": float(np.mean(np.square(target - target.mean(0)))),
+        "mse": float(np.mean(np.square(err / span))),
+        "mean_mel_mse": float(np.mean(np.square((target - target.mean(0)) / span))),
+        "logmel_l1": float(np.mean(np.abs(err))),
     }
     for k, v in counts.items():
         level = k.removeprefix("counts")  # "" or "_top"
