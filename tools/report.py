@@ -42,13 +42,21 @@ def bench_table(paths: list[str]) -> str:
         xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else "–"
         sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "–"
         lines.append(
-            f"| {r['benchmark']} | {Path(r.get('config') or '-').name}{_variant(r)} | "
+            f"| {r['benchmark']} | {_config_name(r.get('config'))}{_variant(r)} | "
             f"{r.get('measure', '')} | "
             f"{r.get('batch', '')} | "
             f"{r['device']} | {r.get('params', 0):,} | {r['compile_s']:.2f} | "
             f"{r['median_s']:.4f} | {xrt} | {sps} |"
         )
     return "\n".join(lines)
+
+
+def _config_name(config) -> str:
+    # "experiments/hifigan.py:v1" -> "hifigan.py:v1"; free-form names (which may hold a "/")
+    # are kept whole.
+    if not config:
+        return "-"
+    return config.removeprefix("experiments/")
 
 
 def _variant(r: dict) -> str:
