@@ -331,8 +331,9 @@ def cmd_separate(args) -> int:
         summary = {k: v for k, v in result.items() if k != "rows"}
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(
-            f"separate: {summary['mixtures']} {args.split} mixtures, SI-SNR "
-            f"{summary['si_snr']:.2f} dB, SI-SNRi {summary['si_snri']:.2f} dB -> {out}"
+            f"separate: {summary['mixtures']} {args.split} mixtures (step {summary['step']}), "
+            f"SI-SNR {summary['si_snr']:.2f} ± {summary['si_snr_ci95']:.2f} dB, "
+            f"SI-SNRi {summary['si_snri']:.2f} ± {summary['si_snri_ci95']:.2f} dB -> {out}"
         )
         return 0
     mix = audio.load_wav(args.mix, sample_rate_of(config.data.mixtures))

@@ -311,8 +311,8 @@ FAMILY = Family(
 def load_separator(workdir, config=None):
     """A trained workdir as a function mixture ``[T]`` -> sources ``[C, T]`` (numpy, at the
     run's sample rate, returned too). The mixture is padded to a whole number of seconds (one
-    compilation per length in seconds) and the output trimmed. ``config``: the workdir's, if
-    already loaded."""
+    compilation per length in seconds) and the output trimmed; the checkpoint's step comes
+    third. ``config``: the workdir's, if already loaded."""
     from tts_jax.data.mixtures import sample_rate_of
     from tts_jax.train.loop import restore_trained
     from tts_jax.vocoders import workdir_config
@@ -324,7 +324,8 @@ def load_separator(workdir, config=None):
         "mixture": np.zeros((1, seg), np.float32),
         "sources": np.zeros((1, config.model.num_sources, seg), np.float32),
     }
-    params = restore_trained(workdir, config, FAMILY, example).params
+    state = restore_trained(workdir, config, FAMILY, example)
+    params = state.params
     apply = jax.jit(build_model(config).apply)
 
     def run(mixture):
@@ -333,24 +334,25 @@ def load_separator(workdir, config=None):
         padded[:n] = mixture
         return np.asarray(apply({"params": params}, padded[None]))[0, :, :n]
 
-    return run, sr
+    return run, sr, state.step
 
 
 def separate(workdir, mixture, config=None):
     """One mixture ``[T]`` -> (sources ``[C, T]``, sample rate); see :func:`load_separator`."""
-    run, sr = load_separator(workdir, config)
+    run, sr, _ = load_separator(workdir, config)
     return run(mixture), sr
 
 
 def evaluate_split(workdir, split: str = "test", config=None) -> dict:
     """Separates every whole mixture of a split of the run's mixtures and scores it:
-    ``{"rows": [{"id", "seconds", "si_snr", "si_snri"}], "si_snr", "si_snri"}`` (dB, means;
-    SI-SNRi is the PIT SI-SNR of the estimates minus the mixture's own SI-SNR)."""
+    ``{"rows": [{"id", "seconds", "si_snr", "si_snri"}], "si_snr", "si_snri", "step"}`` (dB;
+    means, with ``*_ci95`` the half-width of their 95 % Student-t intervals; SI-SNRi is the
+    PIT SI-SNR of the estimates minus the mixture's own SI-SNR)."""
     from tts_jax.data.mixtures import load_split
     from tts_jax.vocoders import workdir_config
 
     config = workdir_config(workdir, config, "conv_tasnet")
-    run, sr = load_separator(workdir, config)
+    run, sr, step = load_separator(workdir, config)
     rows = []
     for item in load_split(config.data.mixtures, split):
         estimates = run(item["mixture"])
@@ -365,10 +367,16 @@ def evaluate_split(workdir, split: str = "test", config=None) -> dict:
                 "si_snri": float(improvement[0]),
             }
         )
+    from tts_jax.eval.metrics import summarize
+
+    snr, snri = (summarize([r[k] for r in rows]) for k in ("si_snr", "si_snri"))
     return {
         "split": split,
         "mixtures": len(rows),
-        "si_snr": float(np.mean([r["si_snr"] for r in rows])),
-        "si_snri": float(np.mean([r["si_snri"] for r in rows])),
+        "step": int(step),
+        "si_snr": snr["mean"],
+        "si_snr_ci95": snr["ci95"],
+        "si_snri": snri["mean"],
+        "si_snri_ci95": snri["ci95"],
         "rows": rows,
     }
