@@ -165,6 +165,10 @@ def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(tmp_path, corp
     assert len(csv_lines) == 6 and csv_lines[0].startswith("variant,seed,kl_final")
     row = json.loads(rows[0].read_text())
     assert all(np.isfinite(row[k]) for k in ("kl_final", "heldout_kl", "heldout_teacher_nll"))
+    # The teacher's NLL of the recordings on the same windows is the report's reference.
+    reference = json.loads((work / "teacher_heldout.json").read_text())
+    assert np.isfinite(reference["teacher_nll_of_recordings"])
+    assert f"NLL of {reference['teacher_nll_of_recordings']:.3f} nats" in report
 
     # A second call finds every run done and trains nothing.
     before = {p: os.stat(p).st_mtime_ns for p in rows}

@@ -66,6 +66,9 @@ def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
     teacher_dir = workdir / "teacher"
     teacher_cfg = load_config(sweep["teacher_config"], _only(overrides, "teacher."))
     train_and_evaluate(teacher_cfg, teacher_dir)
+    reference = workdir / "teacher_heldout.json"
+    if not reference.is_file():
+        reference.write_text(json.dumps(_teacher_heldout(teacher_dir, teacher_cfg, sweep)))
 
     rows = []
     for name, model_overrides in sweep["variants"].items():
@@ -85,7 +88,7 @@ def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
                 row.update(_heldout(run_dir, cfg, sweep["heldout"]))
                 done.write_text(json.dumps(row, indent=1))
             rows.append(json.loads(done.read_text()))
-    write_report(workdir, rows, spec)
+    write_report(workdir, rows, spec, json.loads(reference.read_text()))
     return {"rows": rows}
 
 
@@ -116,10 +119,46 @@ def _training_summary(run_dir: Path) -> dict:
     }
 
 
+def _heldout_windows(config, limit: int):
+    """The held-out windows every run is scored on: the first 2 s (or the whole utterance)
+    of the first ``limit`` test utterances, as ``(i, audio [T], mel [1, F, n_mels])``; fixed
+    lengths keep one compilation."""
+    from tts_jax.data.inputs import corpus_from_config
+
+    hop = config.data.hop_length
+    split = corpus_from_config(config).split("test")
+    for i in range(min(limit, len(split))):
+        ex = split.example(i)
+        frames = min(len(ex["mel"]), 2 * config.data.sample_rate // hop)
+        yield i, ex["audio"][: frames * hop], ex["mel"][None, :frames]
+
+
+def _teacher_heldout(teacher_dir: Path, tconfig, sweep: dict) -> dict:
+    """The teacher's NLL of the recordings themselves on the held-out windows: the reference
+    for the NLL it gives the students' samples (lower than this means samples the teacher
+    finds more likely than real speech: mode-seeking)."""
+    from tts_jax.data.inputs import audio_segment_example
+    from tts_jax.models import wavenet as W
+    from tts_jax.train.loop import restore_trained
+
+    state = restore_trained(teacher_dir, tconfig, W.FAMILY, audio_segment_example(tconfig))
+    model, floor = W.build_model(tconfig), tconfig.model.log_scale_min
+    score = jax.jit(
+        lambda audio, mel: W.teacher_nll(
+            model, state.params, audio, W.normalize_mel(mel, tconfig), floor
+        )
+    )
+    nlls = [
+        float(score(jnp.asarray(audio)[None], mel))
+        for _, audio, mel in _heldout_windows(tconfig, sweep["heldout"])
+    ]
+    return {"teacher_step": int(state.step), "teacher_nll_of_recordings": float(np.mean(nlls))}
+
+
 def _heldout(run_dir: Path, config, limit: int) -> dict:
     """Student samples of the test split's ground-truth mels, scored; log-scales kept."""
     from tts_jax import distributions as D
-    from tts_jax.data.inputs import audio_segment_example, corpus_from_config
+    from tts_jax.data.inputs import audio_segment_example
     from tts_jax.eval.metrics import MetricError, mr_stft
     from tts_jax.models import clarinet as CL
     from tts_jax.models import wavenet as W
@@ -128,7 +167,7 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
     state = restore_trained(run_dir, config, CL.FAMILY, audio_segment_example(config))
     tconfig = CL.teacher_config(config)
     student, teacher = CL.build_student(config), W.build_model(tconfig)
-    hop, floor = config.data.hop_length, tconfig.model.log_scale_min
+    floor = tconfig.model.log_scale_min
 
     @jax.jit
     def sample_and_score(mel, z):
@@ -139,19 +178,14 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
         nll = D.gaussian_nll(x[:, 1:], mu_p[:, :-1], log_p[:, :-1], floor)
         return x[0], jnp.mean(kl), jnp.mean(nll), log_q[0, 1:], log_p[0, :-1]
 
-    split = corpus_from_config(config).split("test")
     kls, nlls, stfts, log_qs, log_ps = [], [], [], [], []
-    for i in range(min(limit, len(split))):
-        ex = split.example(i)
-        # Fixed-length windows keep one compilation: the first 2 s (or the whole utterance).
-        frames = min(len(ex["mel"]), 2 * config.data.sample_rate // hop)
-        mel = ex["mel"][None, :frames]
-        z = jax.random.normal(jax.random.PRNGKey(i), (1, frames * hop))
+    for i, audio, mel in _heldout_windows(config, limit):
+        z = jax.random.normal(jax.random.PRNGKey(i), (1, len(audio)))
         x, kl, nll, lq, lp = jax.device_get(sample_and_score(mel, z))
         kls.append(float(kl))
         nlls.append(float(nll))
         try:
-            stfts.append(mr_stft(ex["audio"][: frames * hop], np.clip(x, -1, 1))["total"])
+            stfts.append(mr_stft(audio, np.clip(x, -1, 1))["total"])
         except MetricError:
             pass
         if i < 8:
@@ -166,7 +200,7 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
     }
 
 
-def write_report(workdir: Path, rows: list[dict], spec: str) -> None:
+def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,7 +217,10 @@ def write_report(workdir: Path, rows: list[dict], spec: str) -> None:
     lines = [
         f"# ClariNet distillation objectives: `{spec}`",
         "",
-        "Mean over seeds (± half the range when there are two or more seeds).",
+        "Mean over seeds (± half the range when there are two or more seeds). The teacher "
+        f"(step {reference['teacher_step']}) gives the recordings themselves an NLL of "
+        f"{reference['teacher_nll_of_recordings']:.3f} nats per sample on the same held-out "
+        "windows.",
         "",
         "| variant | seeds | " + " | ".join(label for _, label in METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
