@@ -238,7 +238,11 @@ def test_two_voice_mixtures_train_and_separate(tmp_path):
         == len(test_items)
         == len((ev / "si_snr.csv").read_text().splitlines()[1:])
     )
+    by_voices = summary["si_snri_by_voices"]  # both voices of the toy corpus in every mixture
+    assert list(by_voices) == ["en-us / en-us+f2"]
+    assert by_voices["en-us / en-us+f2"]["n"] == summary["mixtures"]
     first = next(csv.DictReader(open(ev / "si_snr.csv")))
+    assert first["voices"] == "en-us / en-us+f2"
     item = next(i for i in test_items if i["id"] == first["id"])
     own = float(jnp.mean(CT.si_snr(item["mixture"][None], item["sources"])))
     np.testing.assert_allclose(float(first["si_snr"]) - float(first["si_snri"]), own, atol=2e-3)

@@ -323,12 +323,24 @@ def cmd_separate(args) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.split:
+        from tts_jax.data.mixtures import voice_pairs
+        from tts_jax.eval.metrics import summarize
+
         result = evaluate_split(args.workdir, args.split, config)
+        pairs = voice_pairs(config.data.mixtures, args.split)
         with open(out / "si_snr.csv", "w") as f:
-            f.write("id,seconds,si_snr,si_snri\n")
+            f.write("id,voices,seconds,si_snr,si_snri\n")
             for r in result["rows"]:
-                f.write(f"{r['id']},{r['seconds']:.3f},{r['si_snr']:.3f},{r['si_snri']:.3f}\n")
+                f.write(
+                    f"{r['id']},{pairs.get(r['id'], '')},{r['seconds']:.3f},"
+                    f"{r['si_snr']:.3f},{r['si_snri']:.3f}\n"
+                )
         summary = {k: v for k, v in result.items() if k != "rows"}
+        if pairs:  # SI-SNRi per pair of voices: which pairs the model cannot tell apart
+            by_pair = {}
+            for r in result["rows"]:
+                by_pair.setdefault(pairs[r["id"]], []).append(r["si_snri"])
+            summary["si_snri_by_voices"] = {k: summarize(v) for k, v in sorted(by_pair.items())}
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(
             f"separate: {summary['mixtures']} {args.split} mixtures (step {summary['step']}), "

@@ -37,6 +37,21 @@ def _voices(corpus: Path) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
+def voice_pairs(root, split: str) -> dict[str, str]:
+    """Mixture id -> "voice1+voice2" (sorted) for a split, read from the source corpus's
+    speakers.csv; empty when that corpus is no longer where the mixtures were built from."""
+    meta = json.loads((Path(root) / "mixtures.json").read_text())
+    corpus = Path(meta.get("corpus", ""))
+    if not (corpus / "speakers.csv").is_file():
+        return {}
+    voices = _voices(corpus)
+    with open(Path(root) / split / "index.csv") as f:
+        return {
+            r["id"]: " / ".join(sorted((voices[r["s1"]], voices[r["s2"]])))
+            for r in csv.DictReader(f)
+        }
+
+
 def build_mixtures(
     corpus,
     out,
