@@ -154,10 +154,11 @@ def test_bench_writes_json_lines_with_parameter_counts(tmp_path, capsys):
     from tts_jax.cli import main
 
     out = tmp_path / "bench.jsonl"
-    for model in ("frame_lm", "griffin_lim"):
+    for model in ("frame_lm", "griffin_lim", "gemm"):
         assert main(["bench", model, "--quick", "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["benchmark"] for r in rows] == ["frame_lm", "griffin_lim"]
+    assert [r["benchmark"] for r in rows] == ["frame_lm", "griffin_lim", "gemm"]
+    assert rows[2]["gflops_xla"] > 0 and rows[2]["gflops_numpy_blas"] > 0
     for r in rows:
         for key in (
             "compile_s",

@@ -256,16 +256,24 @@ def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) ->
     fig.savefig(workdir / "curves.png", dpi=100)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants), 3), squeeze=False)
-    for ax, v in zip(axes[0], variants, strict=True):
+    scales = {}
+    for v in variants:
         seed = min(r["seed"] for r in rows if r["variant"] == v)
         path = workdir / "runs" / f"{v}-seed{seed}" / "log_scales.npz"
         if path.is_file():
-            d = np.load(path)
-            bins = np.linspace(-9, 1, 60)
-            ax.hist(d["p"], bins, alpha=0.6, label="log σ_p (teacher)")
-            ax.hist(d["q"], bins, alpha=0.6, label="log σ_q (student)")
+            scales[v] = dict(np.load(path))
+    # One range for every panel, from the data (a small teacher's log sigma spans a unit or
+    # two; a paper-size one reaches the -7 floor).
+    pooled = np.concatenate([a for d in scales.values() for a in (d["p"], d["q"])] or [[0.0]])
+    lo, hi = np.percentile(pooled, [0.1, 99.9])
+    bins = np.linspace(lo - 0.25, hi + 0.25, 60)
+    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants), 3), squeeze=False)
+    for ax, v in zip(axes[0], variants, strict=True):
+        if v in scales:
+            ax.hist(scales[v]["p"], bins, alpha=0.6, label="log σ_p (teacher)")
+            ax.hist(scales[v]["q"], bins, alpha=0.6, label="log σ_q (student)")
         ax.set_title(v, fontsize=9)
+        ax.set_xlabel("log σ", fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(workdir / "log_scales.png", dpi=100)
