@@ -38,7 +38,7 @@ def _voices(corpus: Path) -> dict[str, str]:
 
 
 def voice_pairs(root, split: str) -> dict[str, str]:
-    """Mixture id -> "voice1+voice2" (sorted) for a split, read from the source corpus's
+    """Mixture id -> "voice1 / voice2" (sorted) for a split, read from the source corpus's
     speakers.csv; empty when that corpus is no longer where the mixtures were built from."""
     meta = json.loads((Path(root) / "mixtures.json").read_text())
     corpus = Path(meta.get("corpus", ""))

@@ -349,6 +349,7 @@ def evaluate_split(workdir, split: str = "test", config=None) -> dict:
     means, with ``*_ci95`` the half-width of their 95 % Student-t intervals; SI-SNRi is the
     PIT SI-SNR of the estimates minus the mixture's own SI-SNR)."""
     from tts_jax.data.mixtures import load_split
+    from tts_jax.eval.metrics import summarize
     from tts_jax.vocoders import workdir_config
 
     config = workdir_config(workdir, config, "conv_tasnet")
@@ -367,8 +368,6 @@ def evaluate_split(workdir, split: str = "test", config=None) -> dict:
                 "si_snri": float(improvement[0]),
             }
         )
-    from tts_jax.eval.metrics import summarize
-
     snr, snri = (summarize([r[k] for r in rows]) for k in ("si_snr", "si_snri"))
     return {
         "split": split,
