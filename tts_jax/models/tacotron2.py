@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tts_jax.nn.zoneout import ZoneoutLSTMCell
+from tts_jax.nn.zoneout import ZoneoutLSTMCell, add_forget_bias
 from tts_jax.train.family import Family
 
 _NEG_INF = -1e9
@@ -490,8 +490,44 @@ def linear_loss(pred, target, mask, sample_rate: int, num_freq: int):
     return 0.5 * jnp.sum(l1) / (denom * num_freq) + 0.5 * jnp.sum(l1[..., :n_low]) / (denom * n_low)
 
 
-def losses(outputs, batch, params, cfg, sample_rate: int) -> tuple[jax.Array, dict]:
-    """Total loss and its terms; ``cfg`` is the config's ``model`` section.
+def guided_attention_weights(text_lengths, step_lengths, max_text: int, max_steps: int, g: float):
+    """W [B, S, N] of diagonal guided attention (Tachibana et al. 2017, eq. 4):
+    ``W_tn = 1 - exp(-(n / N - t / T)^2 / (2 g^2))`` for decoder step t < T and symbol n < N
+    of each utterance, 0 elsewhere. T counts decoder steps (frames / r), not frames."""
+    n = jnp.arange(max_text)[None, None, :] / text_lengths[:, None, None]
+    t = jnp.arange(max_steps)[None, :, None] / step_lengths[:, None, None]
+    w = 1.0 - jnp.exp(-jnp.square(n - t) / (2.0 * g * g))
+    inside = sequence_mask(step_lengths, max_steps)[:, :, None] & sequence_mask(
+        text_lengths, max_text
+    )[:, None, :]
+    return w * inside, inside
+
+
+def guided_attention_loss(alignments, text_lengths, step_lengths, g: float, valid=None):
+    """Mean of ``A_tn * W_tn`` over the real (step, symbol) cells of every valid utterance
+    (Tachibana et al. 2017: the expectation over n and t). alignments [B, S, N]; 0 when every
+    step attends where the diagonal says."""
+    b, s, n = alignments.shape
+    w, inside = guided_attention_weights(text_lengths, step_lengths, n, s, g)
+    if valid is not None:
+        inside = inside & valid[:, None, None]
+    cells = inside.astype(alignments.dtype)
+    return jnp.sum(alignments * w * cells) / jnp.maximum(jnp.sum(cells), 1.0)
+
+
+def guided_attention_scale(cfg, step):
+    """The guided-attention weight at ``step``: ``model.guided_attention_weight``, halved every
+    ``model.guided_attention_half_life`` steps when that is > 0 (the prior is needed to find
+    the alignment, not to keep it)."""
+    weight = cfg.guided_attention_weight
+    if cfg.guided_attention_half_life > 0:
+        weight = weight * 0.5 ** (step / cfg.guided_attention_half_life)
+    return weight
+
+
+def losses(outputs, batch, params, cfg, sample_rate: int, step=0) -> tuple[jax.Array, dict]:
+    """Total loss and its terms; ``cfg`` is the config's ``model`` section, ``step`` the
+    optimiser step (for the guided-attention decay).
 
     Mel MSEs are masked to real frames. The stop loss is masked to real frames too (SPEC), or,
     with ``stop_loss_on_padding``, also covers each batch's padded frames (target 1), as
@@ -508,6 +544,16 @@ def losses(outputs, batch, params, cfg, sample_rate: int) -> tuple[jax.Array, di
     )
     reg = l2_regularization(params, cfg.l2_weight)
     terms = {"before": before, "after": after, "stop": stop, "regularization": reg}
+    if cfg.get("guided_attention_weight", 0.0) > 0:
+        steps = (batch["mel_lengths"] + cfg.reduction - 1) // cfg.reduction
+        attention = guided_attention_loss(
+            outputs["alignments"],
+            batch["id_lengths"],
+            steps,
+            cfg.guided_attention_g,
+            batch["valid"],
+        )
+        terms["guided_attention"] = guided_attention_scale(cfg, step) * attention
     if "linear" in outputs:
         terms["linear"] = linear_loss(
             outputs["linear"], batch["linears"], mask, sample_rate, outputs["linear"].shape[-1]
@@ -595,9 +641,13 @@ def init_state(config, rng, batch):
         batch["mel_lengths"],
         train=False,
     )
+    params = variables["params"]
+    forget_bias = config.model.get("lstm_forget_bias", 0.0)
+    if forget_bias:
+        params = add_forget_bias(params, forget_bias)
     tx, _ = make_optimizer(config.optim)
     return TrainState.create(
-        variables["params"], tx, rng, model_state={"batch_stats": variables["batch_stats"]}
+        params, tx, rng, model_state={"batch_stats": variables["batch_stats"]}
     )
 
 
@@ -634,7 +684,9 @@ def train_step(config):
             rng=rng,
             mutable=["batch_stats"],
         )
-        loss, terms = losses(out, batch, params, config.model, config.data.sample_rate)
+        loss, terms = losses(
+            out, batch, params, config.model, config.data.sample_rate, batch["step"]
+        )
         terms["focus"] = alignment_focus(
             out["alignments"],
             batch["id_lengths"],
@@ -644,7 +696,12 @@ def train_step(config):
         )
         return loss, (terms, {"batch_stats": updates["batch_stats"]})
 
-    return make_train_step(loss_fn, schedule)
+    step_fn = make_train_step(loss_fn, schedule)
+
+    def train_step(state, batch):  # the loss sees the step (guided-attention decay)
+        return step_fn(state, dict(batch, step=state.step))
+
+    return train_step
 
 
 def eval_step(config):
@@ -652,7 +709,9 @@ def eval_step(config):
 
     def step(state, batch):
         out = _apply(model, {"params": state.params, **state.model_state}, batch, train=False)
-        loss, terms = losses(out, batch, state.params, config.model, config.data.sample_rate)
+        loss, terms = losses(
+            out, batch, state.params, config.model, config.data.sample_rate, state.step
+        )
         terms["loss"] = loss
         terms["focus"] = alignment_focus(
             out["alignments"],

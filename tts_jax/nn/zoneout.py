@@ -42,3 +42,23 @@ class ZoneoutLSTMCell(nn.RNNCellBase):
     @property
     def num_feature_axes(self) -> int:
         return 1
+
+
+def add_forget_bias(params, value: float):
+    """``params`` with ``value`` added to the forget-gate bias (``hf/bias``) of every LSTM.
+
+    TensorFlow's ``LSTMCell`` (Rayhane-mamah/Tacotron-2) adds a constant ``forget_bias = 1.0``
+    to the forget gate's pre-activation; flax's cells have none. Under a gradient optimiser a
+    constant offset on an unregularised bias is the same as starting that bias at ``value``, so
+    the parameter tree stays flax's and only the initial values change.
+    """
+
+    def visit(tree):
+        if not isinstance(tree, dict):
+            return tree
+        out = {k: visit(v) for k, v in tree.items()}
+        if isinstance(out.get("hf"), dict) and "bias" in out["hf"]:
+            out["hf"] = dict(out["hf"], bias=out["hf"]["bias"] + value)
+        return out
+
+    return visit(params)
