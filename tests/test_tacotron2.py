@@ -418,3 +418,88 @@ def test_in_graph_alignment_scores_match_the_eval_toolkit():
     pairs = [np.diff(np.argmax(w[0], -1)) >= 0, np.diff(np.argmax(w[1, :5], -1)) >= 0]
     assert m == pytest.approx(np.concatenate(pairs).mean(), rel=1e-5)
     assert attention.focus(w[0]) == pytest.approx(w[0].max(-1).mean())
+
+
+# --- fast alignment switches (issue 13) ---------------------------------------------------
+
+
+def test_guided_attention_is_zero_on_the_diagonal():
+    """An utterance whose step t attends symbol t (T = N) pays nothing, whatever the width."""
+    a = jnp.eye(8)[None]
+    for g in (0.05, 0.2, 0.4):
+        assert float(T.guided_attention_loss(a, jnp.array([8]), jnp.array([8]), g)) == 0.0
+
+
+def test_guided_attention_value_on_a_hand_built_alignment_ignores_padding():
+    """N = 4 symbols, T = 2 steps: step 0 on symbol 3, step 1 on symbol 0. The loss is the mean
+    over the 8 real cells of A * (1 - exp(-(n/N - t/T)^2 / 2g^2)); weight in padded cells
+    (symbols 4-5, step 2) and in an invalid second utterance changes nothing."""
+    import math
+
+    g = 0.2
+    a = np.zeros((2, 3, 6), np.float32)
+    a[0, 0, 3] = a[0, 1, 0] = 1.0
+    a[0, 2, :] = a[0, :, 4:] = 0.5  # padding
+    a[1] = 0.3  # an invalid row
+    w = lambda n, t: 1 - math.exp(-((n / 4 - t / 2) ** 2) / (2 * g * g))  # noqa: E731
+    expected = (w(3, 0) + w(0, 1)) / 8
+    got = T.guided_attention_loss(
+        jnp.asarray(a), jnp.array([4, 6]), jnp.array([2, 3]), g, valid=jnp.array([True, False])
+    )
+    assert expected > 0.1
+    np.testing.assert_allclose(float(got), expected, rtol=1e-6)
+
+
+def test_guided_attention_term_counts_decoder_steps_and_decays():
+    """In the training loss, with r = 3 a 9-frame utterance has T = 3 decoder steps: the
+    diagonal over those steps costs 0, the anti-diagonal does not, and the term halves after
+    ``guided_attention_half_life`` steps."""
+    cfg = config(
+        **{
+            "model.reduction": 3,
+            "model.guided_attention_weight": 2.0,
+            "model.guided_attention_half_life": 100,
+        }
+    )
+    batch = random_batch(b=1, n=3, t=9)
+    outputs = {
+        "mel_before": jnp.asarray(batch["mels"]),
+        "mel_after": jnp.asarray(batch["mels"]),
+        "stop_logits": jnp.zeros((1, 9)),
+    }
+    params = {"w": jnp.zeros(1)}
+    term = lambda a, step: T.losses(  # noqa: E731
+        dict(outputs, alignments=a), batch, params, cfg.model, 22050, step
+    )[1]["guided_attention"]
+    assert float(term(jnp.eye(3)[None], 0)) == 0.0
+    anti = jnp.eye(3)[::-1][None]
+    np.testing.assert_allclose(float(term(anti, 100)), float(term(anti, 0)) / 2, rtol=1e-6)
+    assert float(term(anti, 0)) > 0.1
+
+
+def test_forget_bias_matches_tensorflows_constant_offset():
+    """add_forget_bias(params, 1) gives the cell TF's LSTMCell(forget_bias=1.0) computes: the
+    forget gate's pre-activation shifted by 1, every other parameter untouched."""
+    import flax.linen as nn
+
+    from tts_jax.nn.zoneout import add_forget_bias
+
+    cell = nn.OptimizedLSTMCell(5)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)
+    c, h = (jnp.asarray(rng.normal(size=(2, 5)), jnp.float32) for _ in range(2))
+    params = cell.init(jax.random.PRNGKey(0), (c, h), x)["params"]
+    shifted = add_forget_bias(params, 1.0)
+    changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)), params, shifted)
+    assert [k for k, v in changed.items() if any(jax.tree_util.tree_leaves(v))] == ["hf"]
+    (new_c, _), _ = cell.apply({"params": shifted}, (c, h), x)
+
+    def gate(name, extra=0.0):
+        z = x @ params["i" + name]["kernel"] + h @ params["h" + name]["kernel"]
+        return z + params["h" + name]["bias"] + extra
+
+    sig = jax.nn.sigmoid
+    expected = sig(gate("f", 1.0)) * c + sig(gate("i")) * jnp.tanh(gate("g"))
+    np.testing.assert_allclose(new_c, expected, atol=1e-5)
+    state = init(config(**{"model.lstm_forget_bias": 1.0}), random_batch())
+    assert float(jnp.min(state.params["decoder_step"]["lstm_0"]["lstm"]["hf"]["bias"])) == 1.0
