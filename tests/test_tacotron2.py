@@ -333,7 +333,41 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
     )
     ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert ev["utterances"] == 2
-    assert set(ev["meta"]["attention"]) == {"focus", "monotonicity", "coverage", "stopped_by_token"}
+    assert set(ev["meta"]["attention"]) == {
+        "focus",
+        "monotonicity",
+        "coverage",
+        "stopped_by_token",
+        "seconds",
+        "reference_seconds",
+        "duration_ratio",
+    }
+    # An untrained model's clips are far too short: synthesize says so.
+    assert "implausibly short" in printed
+
+    # export: the variables as float32 synthesise exactly what the workdir does, as float16
+    # nearly; the exported folder stands in for the workdir in synthesize and evaluate.
+    from tts_jax.models.tacotron2 import Synthesizer
+
+    ref = Synthesizer.from_workdir(workdir)(texts[:2])
+    for dtype, atol in (("float32", 0.0), ("float16", 0.05)):
+        out_dir = tmp_path / f"export_{dtype}"
+        assert main(["export", "--workdir", str(workdir), "--out", str(out_dir), "--dtype", dtype]) == 0
+        got = Synthesizer.from_workdir(out_dir)(texts[:2])
+        for a, b in zip(ref, got, strict=True):
+            n = min(len(a["mel"]), len(b["mel"]), 6)
+            np.testing.assert_allclose(a["mel"][:n], b["mel"][:n], atol=atol)
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("# a comment\nPhotosynthesis needs sunlight.\n\nJazz improvises.\n")
+    ev_dir = tmp_path / "ev_sentences"
+    args = ["evaluate", "--workdir", str(out_dir), "--sentences", str(sentences)]
+    assert main([*args, "--out", str(ev_dir)]) == 0
+    ev = json.loads((ev_dir / "eval.json").read_text())
+    assert ev["utterances"] == 2 and ev["meta"]["attention"]["reference_seconds"] > 0.5
+    blob = out_dir / "variables.msgpack"
+    blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
+    assert main(["synthesize", "--workdir", str(out_dir), "--out", "x.wav", "--text", "Hi."]) == 2
+    assert "damaged" in capsys.readouterr().err
 
     gta = tmp_path / "gta"
     assert main(["gta", "--workdir", str(workdir), "--out", str(gta), "--split", "train"]) == 0

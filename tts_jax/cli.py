@@ -3,10 +3,11 @@
     tts-jax corpus     --out DIR --num-utterances N [--seed S] [--voice V ...]
     tts-jax prepare    --data DIR [--config FILE[:VARIANT]]
     tts-jax train      --config FILE[:VARIANT] --workdir DIR [--config.a.b=VALUE ...]
-    tts-jax synthesize --workdir DIR --text "..." [--text "..."] --out OUT.wav
+    tts-jax synthesize --text "..." [--text "..."] --out OUT.wav [--workdir DIR]
+    tts-jax export     --workdir DIR --out DIR [--dtype float16]
     tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
-    tts-jax evaluate   --workdir W [--vocoder V] [--split test] [--limit 50] --out DIR
+    tts-jax evaluate   --workdir W [--vocoder V] [--split test | --sentences F] [--limit 50] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
     tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
@@ -166,8 +167,11 @@ def load_workdir_config(workdir: str | Path):
 
 
 def cmd_synthesize(args) -> int:
+    from tts_jax.pretrained import model_path
     from tts_jax.train.family import get_family
 
+    if args.workdir is None:  # the shipped model
+        args.workdir = str(model_path(args.model))
     config = load_workdir_config(args.workdir)
     family = get_family(config.model.family)
     if family.synthesize is None:
@@ -176,6 +180,22 @@ def cmd_synthesize(args) -> int:
             "into speech; train a text-to-mel model such as experiments/tacotron2.py"
         )
     family.synthesize(config, args)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tts_jax.models.tacotron2 import export
+
+    config = load_workdir_config(args.workdir)
+    if config.model.family != "tacotron2":
+        raise UserError(
+            f"export takes a Tacotron 2 workdir; {args.workdir} holds {config.model.family!r}"
+        )
+    meta = export(args.workdir, args.out, args.dtype)
+    print(
+        f"export: step {meta['step']}, {meta['parameters']:,} parameters as {meta['dtype']} "
+        f"-> {args.out} (sha256 {meta['sha256']})"
+    )
     return 0
 
 
@@ -242,11 +262,18 @@ def cmd_evaluate(args) -> int:
         meta = {"workdir": args.workdir, "split": args.split, "vocoder": vocoder}
         if family == "tacotron2":
             from tts_jax.eval.attention import diagnostics_summary
-            from tts_jax.models.tacotron2 import heldout_synthesis
+            from tts_jax.models.tacotron2 import heldout_synthesis, read_sentences
 
-            pairs, diag, synth = heldout_synthesis(args.workdir, args.split, args.limit, vocoder)
-            title = f"{Path(args.workdir).name} (step {synth.step}) + {vocoder}"
-            meta["attention"] = diagnostics_summary(diag)
+            sentences = read_sentences(args.sentences) if args.sentences else None
+            pairs, diag, synth = heldout_synthesis(
+                args.workdir, args.split, args.limit, vocoder, sentences
+            )
+            held_out = f"{Path(args.sentences).name}" if sentences else f"{args.split} split"
+            title = f"{Path(args.workdir).name} (step {synth.step}) + {vocoder}, {held_out}"
+            attention = diagnostics_summary(diag)
+            attention["duration_ratio"] = attention["seconds"] / attention["reference_seconds"]
+            meta.update(attention=attention, sentences=args.sentences)
+            print("evaluate: attention and duration " + json.dumps(attention))
         elif family == "vqvae":
             from tts_jax.models.vqvae import heldout_reconstruction
 
@@ -400,14 +427,31 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train: --config FILE[:VARIANT] --workdir DIR [--config.x=v]")
 
-    s = sub.add_parser("synthesize", help="text to speech with a trained model")
-    s.add_argument("--workdir", required=True)
+    s = sub.add_parser(
+        "synthesize", help="text to speech (the shipped model, or a trained --workdir)"
+    )
+    s.add_argument(
+        "--workdir", help="a Tacotron 2 training workdir or exported model (default: --model)"
+    )
+    s.add_argument(
+        "--model",
+        default="tacotron2-espeak",
+        help="shipped model used when no --workdir is given (data/tacotron2_espeak)",
+    )
     s.add_argument("--text", action="append", required=True)
     s.add_argument("--out", required=True)
     s.add_argument(
         "--vocoder", default="griffin-lim", help="griffin-lim, hifigan:W, clarinet:W or wavenet:W"
     )
     s.set_defaults(func=cmd_synthesize)
+
+    x = sub.add_parser(
+        "export", help="a Tacotron 2 workdir's newest checkpoint as a small exported model"
+    )
+    x.add_argument("--workdir", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    x.set_defaults(func=cmd_export)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
     g.add_argument("--workdir", required=True)
@@ -429,7 +473,15 @@ def _parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_vocode)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
-    e.add_argument("--workdir", help="synthesize --split with this run's model and score it")
+    e.add_argument(
+        "--workdir",
+        help="synthesize --split (or --sentences) with this run's or exported model, score it",
+    )
+    e.add_argument(
+        "--sentences",
+        help="with --workdir: a text file of sentences (one a line) scored against espeak "
+        "speaking them, instead of a corpus split (e.g. data/heldout_sentences.txt)",
+    )
     e.add_argument("--reference-dir")
     e.add_argument("--synthesized-dir")
     e.add_argument("--data", help="corpus folder, for --reference griffin-lim")

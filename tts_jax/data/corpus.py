@@ -22,15 +22,23 @@ import numpy as np
 from tts_jax.errors import UserError
 
 
+def speak(normalized_text: str, voice: str = "en-us", rate: int = 160, sample_rate: int = 22050):
+    """One utterance as the corpus has it: espeak at ``rate``, resampled, silence trimmed.
+    Also the reference that synthesised speech of new sentences is scored against."""
+    from tts_jax import audio, espeak
+
+    wav = espeak.synthesize(normalized_text, voice=voice, rate=rate)
+    wav = audio.resample(wav, espeak.SAMPLE_RATE, sample_rate)
+    return audio.trim_silence(wav, top_db=50.0)
+
+
 def _speak_chunk(jobs: list[tuple[str, str, str]], wav_dir: str, rate: int, sample_rate: int):
     """Worker: synthesise ``(id, normalized_text, voice)`` jobs and write their wavs."""
-    from tts_jax import audio, espeak
+    from tts_jax import audio
 
     durations = []
     for utt_id, text, voice in jobs:
-        wav = espeak.synthesize(text, voice=voice, rate=rate)
-        wav = audio.resample(wav, espeak.SAMPLE_RATE, sample_rate)
-        wav = audio.trim_silence(wav, top_db=50.0)
+        wav = speak(text, voice, rate, sample_rate)
         if wav.size == 0:
             raise RuntimeError(f"espeak produced no audio for {utt_id}: {text!r}")
         audio.save_wav(Path(wav_dir) / f"{utt_id}.wav", wav, sample_rate)

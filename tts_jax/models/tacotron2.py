@@ -791,30 +791,51 @@ def _example_batch(config, batch_size: int = 1, text_length: int = TEXT_BUCKET):
     }
 
 
+def _variable_shapes(config) -> dict:
+    """The shapes of a model's ``{"params", "batch_stats"}`` (nothing is computed)."""
+    state = jax.eval_shape(
+        lambda: init_state(config, jax.random.PRNGKey(0), _example_batch(config))
+    )
+    return {"params": state.params, **state.model_state}
+
+
 class Synthesizer:
-    """Batched text -> mel with a trained workdir. Every batch of a call is padded to
+    """Batched text -> mel with trained variables. Every batch of a call is padded to
     [batch_size, the call's longest text rounded up to 32 symbols], so a call compiles once
-    and later calls with texts in the same bucket compile never."""
+    and later calls with texts in the same bucket compile never.
 
-    def __init__(self, workdir, config=None):
-        from tts_jax.cli import load_workdir_config
+    ``Synthesizer.from_workdir(DIR)`` loads a training workdir's newest checkpoint, or a model
+    exported by :func:`tts_jax.pretrained.export` (such as the one shipped in data/)."""
+
+    def __init__(self, config, variables, step: int):
         from tts_jax.text import TextConfig
-        from tts_jax.train.loop import restore_trained
 
-        self.config = config or load_workdir_config(workdir)
-        self.text = TextConfig.from_config(self.config.data.text)
-        self.model = build_model(self.config)
-        state = restore_trained(workdir, self.config, FAMILY, _example_batch(self.config))
-        self.variables = {"params": state.params, **state.model_state}
-        self.step = int(state.step)
-        self.max_steps = int(self.config.model.max_decoder_steps)
-        self.max_text = int(self.config.model.get("max_text_length", 300))
+        self.config = config
+        self.text = TextConfig.from_config(config.data.text)
+        self.model = build_model(config)
+        self.variables = variables
+        self.step = int(step)
+        self.max_steps = int(config.model.max_decoder_steps)
+        self.max_text = int(config.model.get("max_text_length", 300))
         self.shapes: set[tuple[int, int]] = set()
         self._infer = jax.jit(
             functools.partial(
                 self.model.apply, method=Tacotron2.infer, max_decoder_steps=self.max_steps
             )
         )
+
+    @classmethod
+    def from_workdir(cls, workdir, config=None) -> Synthesizer:
+        from tts_jax import exported
+        from tts_jax.cli import load_workdir_config
+        from tts_jax.train.loop import restore_trained
+
+        if exported.is_exported(workdir):
+            config, variables, meta = exported.read(workdir, _variable_shapes)
+            return cls(config, variables, meta["step"])
+        config = config or load_workdir_config(workdir)
+        state = restore_trained(workdir, config, FAMILY, _example_batch(config))
+        return cls(config, {"params": state.params, **state.model_state}, int(state.step))
 
     def encode(self, text: str) -> np.ndarray:
         from tts_jax.errors import UserError
@@ -860,39 +881,46 @@ class Synthesizer:
         return results
 
 
+def export(workdir, out_dir, dtype: str = "float16") -> dict:
+    """``tts-jax export``: the newest checkpoint's variables and config as an exported model
+    (:mod:`tts_jax.exported`), which ``synthesize --workdir`` and ``evaluate --workdir`` take
+    like a workdir."""
+    from pathlib import Path
+
+    from tts_jax import exported
+
+    synth = Synthesizer.from_workdir(workdir)
+    return exported.write(
+        out_dir, synth.config, synth.variables, synth.step, dtype, Path(workdir).name
+    )
+
+
 def synthesize(config, args) -> None:
-    """``tts-jax synthesize``: wavs, alignment and mel PNGs for each ``--text``."""
-    import logging
+    """``tts-jax synthesize``: wavs, alignment and mel PNGs for each ``--text``; a warning for
+    every clip that hit max_decoder_steps or is implausibly short for its text."""
     from pathlib import Path
 
     from tts_jax import audio
     from tts_jax.plotting import alignment_image, mel_image, save_png
-    from tts_jax.vocoders import load_vocoder
+    from tts_jax.pretrained import TTS
 
-    mel_cfg = audio.MelConfig.from_config(config.data)
-    vocoder = load_vocoder(args.vocoder, mel_cfg)
-    synth = Synthesizer(args.workdir, config)
-    results = synth(list(args.text))
+    tts = TTS(Synthesizer.from_workdir(args.workdir, config), args.vocoder)
+    speeches = tts.synthesize(list(args.text))
     out = Path(args.out)
     stem = out.with_suffix("")
-    for i, (text, res) in enumerate(zip(args.text, results, strict=True)):
-        base = stem if len(results) == 1 else Path(f"{stem}_{i:02d}")
-        wav = vocoder(res["mel"])
-        audio.save_wav(base.with_suffix(".wav"), wav, mel_cfg.sample_rate)
-        save_png(f"{base}_alignment.png", alignment_image(res["alignment"], text[:80]))
-        save_png(f"{base}_mel.png", mel_image({text[:80]: res["mel"]}))
-        if not res["stopped"]:
-            logging.getLogger(__name__).warning(
-                "%r: decoding reached max_decoder_steps (%d) without a stop token",
-                text[:60],
-                synth.max_steps,
-            )
+    for i, sp in enumerate(speeches):
+        base = stem if len(speeches) == 1 else Path(f"{stem}_{i:02d}")
+        audio.save_wav(base.with_suffix(".wav"), sp.audio, tts.sample_rate)
+        save_png(f"{base}_alignment.png", alignment_image(sp.alignment, sp.text[:80]))
+        save_png(f"{base}_mel.png", mel_image({sp.text[:80]: sp.mel}))
         print(
-            f"synthesize: {base}.wav ({len(wav) / mel_cfg.sample_rate:.2f} s, "
-            f"{'stop token' if res['stopped'] else 'MAX STEPS'}), alignment and mel PNGs"
+            f"synthesize: {base}.wav ({sp.seconds:.2f} s, "
+            f"{'stop token' if sp.stopped else 'MAX STEPS'}), alignment and mel PNGs"
+            + "".join(f"\n  warning: {w}" for w in sp.warnings)
         )
+    synth = tts.synthesizer
     print(
-        f"synthesize: {len(results)} text(s), {len(synth.shapes)} compiled shape(s) "
+        f"synthesize: {len(speeches)} text(s), {len(synth.shapes)} compiled shape(s) "
         f"{sorted(synth.shapes)}, model at step {synth.step}"
     )
 
@@ -910,7 +938,7 @@ def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16
     from tts_jax.data.inputs import corpus_from_config
     from tts_jax.data.pipeline import TextMelBatches
 
-    synth = Synthesizer(workdir)  # the restored model; its decoding loop is not used here
+    synth = Synthesizer.from_workdir(workdir)  # its decoding loop is not used here
     config, model, variables = synth.config, synth.model, synth.variables
     split = corpus_from_config(config).split(split_name)
     batches = TextMelBatches(
@@ -964,33 +992,75 @@ FAMILY = Family(
 )
 
 
+def read_sentences(path) -> list[str]:
+    """A text file of sentences, one a line; blank lines and lines starting with '#' skipped."""
+    from pathlib import Path
+
+    from tts_jax.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"sentences file {path} does not exist")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"sentences file {path} is not UTF-8 text ({e.reason})") from None
+    sentences = [x.strip() for x in lines if x.strip() and not x.lstrip().startswith("#")]
+    if not sentences:
+        raise UserError(f"sentences file {path} holds no sentence")
+    return sentences
+
+
 def heldout_synthesis(
-    workdir, split_name: str = "test", limit: int = 50, vocoder: str = "griffin-lim"
+    workdir,
+    split_name: str = "test",
+    limit: int = 50,
+    vocoder: str = "griffin-lim",
+    sentences: list[str] | None = None,
 ):
-    """Synthesises a corpus split's texts with a trained workdir and ``vocoder``.
+    """Synthesises held-out text with a trained workdir (or exported model) and ``vocoder``:
+    a corpus split's sentences against their recordings, or ``sentences`` against espeak
+    speaking them as the corpus builder does (same voice, rate and trimming).
 
     Returns ``(pairs, diagnostics, synthesizer)``: ``(id, espeak audio, synthesized audio)``
     triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, and per sentence the attention
     diagnostics of the free-running alignment with ``stopped_by_token``.
     """
     from tts_jax import audio
-    from tts_jax.cli import load_workdir_config
-    from tts_jax.data.inputs import corpus_from_config
+    from tts_jax.data.corpus import speak
     from tts_jax.eval import attention
+    from tts_jax.text.cleaners import english_cleaners
     from tts_jax.vocoders import load_vocoder
 
-    config = load_workdir_config(workdir)
-    split = corpus_from_config(config).split(split_name)
-    n = min(limit, len(split))
+    synth = Synthesizer.from_workdir(workdir)
+    config = synth.config
     mel_cfg = audio.MelConfig.from_config(config.data)
+    if sentences is None:
+        from tts_jax.data.inputs import corpus_from_config
+
+        split = corpus_from_config(config).split(split_name)
+        n = min(limit, len(split))
+        ids, texts = split.ids[:n], [split.texts[i] for i in range(n)]
+        references = [split.example(i)["audio"] for i in range(n)]
+    else:
+        texts = sentences[:limit]
+        ids = [f"sentence{i:03d}" for i in range(len(texts))]
+        voice = config.data.text.get("voice", "en-us")
+        references = [
+            speak(english_cleaners(t), voice, sample_rate=mel_cfg.sample_rate) for t in texts
+        ]
     vocode = load_vocoder(vocoder, mel_cfg)
-    synth = Synthesizer(workdir, config)
-    results = synth([split.texts[i] for i in range(n)])
+    results = synth(texts)
     pairs, diagnostics = [], []
-    for i, res in enumerate(results):
+    for utt, ref, res in zip(ids, references, results, strict=True):
         wav = vocode(res["mel"])
-        pairs.append((split.ids[i], split.example(i)["audio"], wav))
+        pairs.append((utt, ref, wav))
         diagnostics.append(
-            dict(attention.diagnostics(res["alignment"]), stopped_by_token=float(res["stopped"]))
+            dict(
+                attention.diagnostics(res["alignment"]),
+                stopped_by_token=float(res["stopped"]),
+                seconds=len(wav) / mel_cfg.sample_rate,
+                reference_seconds=len(ref) / mel_cfg.sample_rate,
+            )
         )
     return pairs, diagnostics, synth
