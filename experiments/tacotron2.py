@@ -82,7 +82,7 @@ def get_config(variant: str = "paper"):
             # The recipe of the model shipped in data/ (data/tacotron2_espeak.md): :cpu plus
             # the switches that won experiments/tacotron2_alignment.py, on espeak IPA input
             # so that any English word reaches the model as the phonemes the voice speaks.
-            m.guided_attention_weight = 5.0
+            m.guided_attention_weight = 50.0
             m.lstm_forget_bias = 1.0
             c.data.text.frontend = "ipa"
             c.train.num_steps = 40_000

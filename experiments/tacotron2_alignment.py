@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-GA = {"model.guided_attention_weight": 5.0}
+GA = {"model.guided_attention_weight": 50.0}
 FB = {"model.lstm_forget_bias": 1.0}
 IPA = {"data.text.frontend": "ipa"}
 
@@ -43,7 +43,7 @@ IPA = {"data.text.frontend": "ipa"}
 ARMS = {
     "cpu": ("cpu", {}, ":cpu as it was (characters)"),
     "fb": ("cpu", FB, "+ forget-gate bias 1.0"),
-    "ga": ("cpu", GA, "+ guided attention (weight 5, g 0.2)"),
+    "ga": ("cpu", GA, "+ guided attention (weight 50, g 0.2)"),
     "ga_fb": ("cpu", {**GA, **FB}, "+ guided attention + forget-gate bias"),
     "ipa": ("cpu", IPA, "+ espeak IPA input"),
     "shipped": ("shipped", {}, "guided attention + forget-gate bias + IPA (:shipped)"),
