@@ -352,7 +352,10 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
     ref = Synthesizer.from_workdir(workdir)(texts[:2])
     for dtype, atol in (("float32", 0.0), ("float16", 0.05)):
         out_dir = tmp_path / f"export_{dtype}"
-        assert main(["export", "--workdir", str(workdir), "--out", str(out_dir), "--dtype", dtype]) == 0
+        assert (
+            main(["export", "--workdir", str(workdir), "--out", str(out_dir), "--dtype", dtype])
+            == 0
+        )
         got = Synthesizer.from_workdir(out_dir)(texts[:2])
         for a, b in zip(ref, got, strict=True):
             n = min(len(a["mel"]), len(b["mel"]), 6)

@@ -7,7 +7,7 @@
     tts-jax export     --workdir DIR --out DIR [--dtype float16]
     tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
-    tts-jax evaluate   --workdir W [--vocoder V] [--split test | --sentences F] [--limit 50] --out DIR
+    tts-jax evaluate   --workdir W [--vocoder V] [--split S | --sentences F] [--limit N] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
     tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]

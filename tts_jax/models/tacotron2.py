@@ -497,9 +497,10 @@ def guided_attention_weights(text_lengths, step_lengths, max_text: int, max_step
     n = jnp.arange(max_text)[None, None, :] / text_lengths[:, None, None]
     t = jnp.arange(max_steps)[None, :, None] / step_lengths[:, None, None]
     w = 1.0 - jnp.exp(-jnp.square(n - t) / (2.0 * g * g))
-    inside = sequence_mask(step_lengths, max_steps)[:, :, None] & sequence_mask(
-        text_lengths, max_text
-    )[:, None, :]
+    inside = (
+        sequence_mask(step_lengths, max_steps)[:, :, None]
+        & sequence_mask(text_lengths, max_text)[:, None, :]
+    )
     return w * inside, inside
 
 
@@ -646,9 +647,7 @@ def init_state(config, rng, batch):
     if forget_bias:
         params = add_forget_bias(params, forget_bias)
     tx, _ = make_optimizer(config.optim)
-    return TrainState.create(
-        params, tx, rng, model_state={"batch_stats": variables["batch_stats"]}
-    )
+    return TrainState.create(params, tx, rng, model_state={"batch_stats": variables["batch_stats"]})
 
 
 def alignment_focus(alignments, id_lengths, mel_lengths, reduction: int, valid):
