@@ -13,7 +13,13 @@
    monotonicity / coverage of the free-running attention, and MCD (WORLD + SPTK, DTW), PESQ,
    STOI, ... of the Griffin-Lim audio against espeak's own recording of the same sentence.
 
-Writes OUT/report.json, OUT/report.md, OUT/alignment_curve.png, OUT/eval.{json,md}.
+3. With ``--curve-every K``: MCD against training time. Every kept checkpoint whose step is a
+   multiple of K synthesises the first ``--curve-limit`` test sentences; training time is the
+   run's own wall clock between logged steps (compilation and evaluation included, the time
+   between a stop and its resume not).
+
+Writes OUT/report.json, OUT/report.md, OUT/alignment_curve.png, OUT/eval.{json,md} (and
+OUT/mcd_curve.{json,png}).
 """
 
 from __future__ import annotations
@@ -64,6 +70,73 @@ def first_train_time(workdir: Path) -> float:
     return float("nan")
 
 
+def training_minutes(workdir: Path) -> dict[int, float]:
+    """step -> minutes of training up to it, from the logged steps/s of each interval."""
+    from tts_jax.train.summary import read_metrics
+
+    minutes, total, previous = {}, 0.0, 0
+    for r in read_metrics(workdir, "train"):
+        if r["step"] <= previous:  # a resumed run logs its steps again from the checkpoint
+            previous = r["step"] - 1
+        total += (r["step"] - previous) / r["steps_per_second"] / 60
+        minutes[r["step"]] = total
+        previous = r["step"]
+    return minutes
+
+
+def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
+    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``."""
+    from tts_jax.eval.metrics import mcd_and_f0
+    from tts_jax.models.tacotron2 import heldout_synthesis
+    from tts_jax.train.loop import checkpoint_manager
+
+    mgr = checkpoint_manager(workdir, 1)
+    steps = [s for s in mgr.all_steps() if s % every == 0]
+    mgr.close()
+    minutes = training_minutes(workdir)
+    rows = []
+    for step in steps:
+        pairs, diag, synth = heldout_synthesis(workdir, split, limit, step=step)
+        mcd = []
+        for _, ref, wav in pairs:
+            try:
+                mcd.append(mcd_and_f0(ref, wav, synth.config.data.sample_rate)["mcd_db"])
+            except Exception:  # noqa: BLE001 - a clip too short to score counts as missing
+                continue
+        logged = [m for s, m in minutes.items() if s <= step]
+        rows.append(
+            {
+                "step": step,
+                "minutes": logged[-1] if logged else float("nan"),
+                "mcd_db": float(np.mean(mcd)) if mcd else float("nan"),
+                "scored": len(mcd),
+                "stopped_by_token": float(np.mean([d["stopped_by_token"] for d in diag])),
+                "focus": float(np.mean([d["focus"] for d in diag])),
+                "duration_ratio": float(
+                    sum(d["seconds"] for d in diag) / sum(d["reference_seconds"] for d in diag)
+                ),
+            }
+        )
+        print(f"curve: {rows[-1]}", flush=True)
+    return rows
+
+
+def _plot_mcd(rows, floor, path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot([r["minutes"] for r in rows], [r["mcd_db"] for r in rows], marker="o", label="model")
+    if floor:
+        ax.axhline(floor, color="gray", linestyle="--", linewidth=0.8, label="Griffin-Lim floor")
+    ax.set_xlabel("training minutes (2 CPU cores)")
+    ax.set_ylabel("held-out MCD vs espeak (dB)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", required=True)
@@ -77,6 +150,9 @@ def main() -> None:
         default=None,
         help="unix time the run started (default: the first TensorBoard event)",
     )
+    p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
+    p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
+    p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
     args = p.parse_args()
 
     from tts_jax.cli import load_workdir_config
@@ -88,6 +164,11 @@ def main() -> None:
     workdir, out = Path(args.workdir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = load_workdir_config(workdir)
+
+    if args.curve_every:
+        rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split)
+        (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
+        _plot_mcd(rows, args.floor, out / "mcd_curve.png")
 
     # 1. Alignment over training.
     curve = eval_curve(workdir)

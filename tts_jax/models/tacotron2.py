@@ -824,7 +824,7 @@ class Synthesizer:
         )
 
     @classmethod
-    def from_workdir(cls, workdir, config=None) -> Synthesizer:
+    def from_workdir(cls, workdir, config=None, step: int | None = None) -> Synthesizer:
         from tts_jax import exported
         from tts_jax.cli import load_workdir_config
         from tts_jax.train.loop import restore_trained
@@ -833,7 +833,7 @@ class Synthesizer:
             config, variables, meta = exported.read(workdir, _variable_shapes)
             return cls(config, variables, meta["step"])
         config = config or load_workdir_config(workdir)
-        state = restore_trained(workdir, config, FAMILY, _example_batch(config))
+        state = restore_trained(workdir, config, FAMILY, _example_batch(config), step)
         return cls(config, {"params": state.params, **state.model_state}, int(state.step))
 
     def encode(self, text: str) -> np.ndarray:
@@ -1016,6 +1016,7 @@ def heldout_synthesis(
     limit: int = 50,
     vocoder: str = "griffin-lim",
     sentences: list[str] | None = None,
+    step: int | None = None,
 ):
     """Synthesises held-out text with a trained workdir (or exported model) and ``vocoder``:
     a corpus split's sentences against their recordings, or ``sentences`` against espeak
@@ -1031,7 +1032,7 @@ def heldout_synthesis(
     from tts_jax.text.cleaners import english_cleaners
     from tts_jax.vocoders import load_vocoder
 
-    synth = Synthesizer.from_workdir(workdir)
+    synth = Synthesizer.from_workdir(workdir, step=step)
     config = synth.config
     mel_cfg = audio.MelConfig.from_config(config.data)
     if sentences is None:

@@ -267,15 +267,20 @@ def _say(is_main: bool, line: str) -> None:
         tqdm.write(line)
 
 
-def restore_trained(workdir: str | Path, config: ConfigDict, family: Family, example_batch):
-    """The newest checkpoint's state of a training workdir (for synthesis and export)."""
+def restore_trained(
+    workdir: str | Path, config: ConfigDict, family: Family, example_batch, step: int | None = None
+):
+    """A checkpoint's state of a training workdir, the newest unless ``step`` is given (for
+    synthesis, export and scoring a run over its checkpoints)."""
     workdir = Path(workdir)
     target = jax.jit(lambda b: family.init_state(config, jax.random.PRNGKey(0), b))(example_batch)
     mgr = checkpoint_manager(workdir, 1)
     try:
         if mgr.latest_step() is None:
             raise UserError(f"{workdir} has no checkpoint yet (train it first)")
-        state, _ = restore_state(mgr, target)
+        if step is not None and step not in mgr.all_steps():
+            raise UserError(f"{workdir} has no checkpoint of step {step}: {mgr.all_steps()}")
+        state, _ = restore_state(mgr, target, step)
     finally:
         mgr.close()
     return state

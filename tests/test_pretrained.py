@@ -1,0 +1,45 @@
+"""The model shipped in data/: its card and checksum, and that it reads new English text."""
+
+import json
+import re
+
+import numpy as np
+
+from tests.conftest import REPO
+from tts_jax import exported, pretrained
+
+SHIPPED = REPO / "data" / "tacotron2_espeak"
+
+
+def test_shipped_files_are_small_and_their_card_states_the_checksum():
+    blob = SHIPPED / exported.VARIABLES
+    assert blob.stat().st_size <= 10 * 2**20
+    meta = json.loads((SHIPPED / "model.json").read_text())
+    assert exported.sha256(blob) == meta["sha256"]
+    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    assert re.search(r"\b[0-9a-f]{64}\b", card).group(0) == meta["sha256"]
+    assert f"{meta['step']:,}" in card
+
+
+def test_shipped_model_reads_a_sentence_outside_the_corpus_vocabulary():
+    """Through the public API, a hand-written held-out sentence (most of its words never occur
+    in the generated corpus) ends by its stop token, attends sharply, and lasts within 30 % of
+    espeak's reading of it."""
+    from tts_jax.data.corpus import speak
+    from tts_jax.data.sentences import generate_sentences
+    from tts_jax.eval.attention import focus
+    from tts_jax.models.tacotron2 import read_sentences
+    from tts_jax.text.cleaners import english_cleaners
+
+    text = read_sentences(REPO / "data" / "heldout_sentences.txt")[0]
+    corpus_words = {w for s in generate_sentences(2000) for w in re.findall(r"\w+", s.lower())}
+    words = re.findall(r"\w+", text.lower())
+    assert sum(w not in corpus_words for w in words) > len(words) / 2
+
+    tts = pretrained.load()
+    speech = tts.synthesize([text])[0]
+    espeak_seconds = len(speak(english_cleaners(text))) / 22050
+    assert speech.stopped and not speech.warnings
+    assert focus(speech.alignment) >= 0.5
+    assert 0.7 <= speech.seconds / espeak_seconds <= 1.3, (speech.seconds, espeak_seconds)
+    assert speech.audio.dtype == np.float32 and np.abs(speech.audio).max() > 0.01
