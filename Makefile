@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean shipped
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python experiments/demo.py
+
+# Retrain the Tacotron 2 shipped in data/ (hours on 2 CPU cores; resumes when run again).
+shipped: $(STAMP)
+	test -f runs/corpus/metadata.csv || $(BIN)/tts-jax corpus --out runs/corpus --num-utterances 2000
+	$(BIN)/tts-jax train --config experiments/tacotron2.py:shipped --workdir runs/tacotron2_shipped \
+		--config.data.path=runs/corpus
+	$(BIN)/tts-jax export --workdir runs/tacotron2_shipped --out data/tacotron2_espeak
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15
