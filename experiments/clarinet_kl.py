@@ -59,6 +59,9 @@ def get_config(variant: str = "paper"):
     c.train.checkpoint_every = 5000
     c.train.eval_every = 5000
     c.train.log_every = 100
+    # The sweep compares objectives by how many non-finite steps they produce (each skipped
+    # and counted), so an unstable one runs its whole budget instead of stopping the sweep.
+    c.train.max_skipped_steps = c.train.num_steps
 
     if variant == "paper":
         pass

@@ -44,6 +44,9 @@ def base_config() -> ConfigDict:
     c.train.eval_batches = 4  # 0: the whole validation split
     c.train.progress = True
     c.train.max_minutes = 0.0  # > 0: checkpoint and stop after this much wall time
+    # Non-finite loss or gradient: the update is skipped (counted as "skipped"); this many in
+    # a row stop the run with an error, nothing non-finite saved.
+    c.train.max_skipped_steps = 20
 
     c.optim = ConfigDict()
     c.optim.name = "adam"  # adam | adamw

@@ -41,6 +41,7 @@ from tts_jax.nn.conv import (
 )
 from tts_jax.train.family import Family
 from tts_jax.train.optim import make_optimizer
+from tts_jax.train.state import skip_if_nonfinite
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 LRELU_SLOPE = 0.1
@@ -526,7 +527,9 @@ def train_step(config):
             disc_opt_state=disc_opt_state,
             disc_stats=disc_stats,
         )
-        return new_state, metrics
+        finite = jnp.isfinite(g_loss) & jnp.isfinite(d_loss)
+        finite &= jnp.isfinite(metrics["gen/grad_norm"]) & jnp.isfinite(metrics["disc/grad_norm"])
+        return skip_if_nonfinite(state, new_state, finite, metrics)
 
     return step
 

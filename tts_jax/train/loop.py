@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -62,6 +65,79 @@ class _StopFlag:
         return _agree(self.set)
 
 
+class WorkdirLock:
+    """One trainer per workdir: ``WORKDIR/train.lock`` holds the holder's host and pid while
+    it trains (process 0 of a multi-host run holds it for all). A second trainer is refused
+    with the holder named; a lock whose process is gone (same host, pid not running) is stale
+    and taken over with a warning. A lock from another host cannot be checked and is obeyed.
+    """
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / "train.lock"
+        self.held = False
+
+    def __enter__(self):
+        if jax.process_index() != 0:
+            return self
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is None or self._alive(holder):
+                    who = (
+                        f"pid {holder['pid']} on {holder['host']} since "
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['since']))}"
+                        if holder
+                        else "a process that is starting"
+                    )
+                    raise UserError(
+                        f"{self.path.parent} is being trained by {who}; one trainer per "
+                        f"workdir: wait for it or stop it (delete {self.path} only if that "
+                        "process is gone)"
+                    ) from None
+                log.warning("taking over the stale lock %s of %s", self.path, holder)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise UserError(f"could not take the lock {self.path}: another trainer keeps taking it")
+
+    def _holder(self) -> dict | None:
+        """The holder, or None for a lock being written right now; a stale unreadable lock
+        (older than 10 s) reads as a dead holder."""
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            try:
+                young = time.time() - self.path.stat().st_mtime < 10
+            except OSError:
+                young = False
+            return None if young else {"host": socket.gethostname(), "pid": -1, "since": 0}
+
+    @staticmethod
+    def _alive(holder: dict) -> bool:
+        if holder.get("host") != socket.gethostname():
+            return True
+        if holder.get("pid", -1) <= 0:
+            return False
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __exit__(self, *exc):
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
 def save_config(config: ConfigDict, workdir: Path) -> None:
     """Writes ``workdir/config.json``; warns about fields changed since the saved one."""
     path = workdir / "config.json"
@@ -94,6 +170,65 @@ def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
     )
 
 
+def _path_names(path) -> str:
+    return "/".join(re.findall(r"[A-Za-z0-9_]+", jax.tree_util.keystr(path)))
+
+
+def _shapes(tree) -> dict[str, tuple]:
+    return {_path_names(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def check_workdir(config: ConfigDict, workdir: Path) -> None:
+    """Refuses, before anything in ``workdir`` is written, a workdir whose saved run is of
+    another family, or whose newest checkpoint holds arrays of other names or shapes than
+    ``config`` builds; names the config fields that differ."""
+    path = workdir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as e:
+        raise UserError(f"{path} is not valid JSON ({e}): not a training workdir?") from None
+    family = saved.get("model", {}).get("family")
+    if family != config.model.family:
+        raise UserError(
+            f"{workdir} holds a {family!r} run and this config trains {config.model.family!r}; "
+            "give another --workdir"
+        )
+
+
+def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target_state) -> None:
+    """Raises a UserError naming the differing model fields when checkpoint ``step`` was
+    written by a model of other shapes than ``target_state`` and the saved config's model
+    section differs from ``config``'s (a changed model size). Other shapes under an unchanged
+    model section mean a damaged checkpoint: left to :func:`restore_newest_good`."""
+    state_dir = workdir / "checkpoints" / str(step) / "state"
+    try:
+        meta = ocp.StandardCheckpointer().metadata(state_dir)
+    except Exception:  # noqa: BLE001 - unreadable metadata: a damaged checkpoint, not a mismatch
+        return
+    saved = _shapes(getattr(meta, "item_metadata", meta))
+    wanted = _shapes(target_state)
+    if saved == wanted:
+        return
+    differ = sorted(set(saved) ^ set(wanted)) + sorted(
+        k for k in set(saved) & set(wanted) if saved[k] != wanted[k]
+    )
+    fields = []
+    path = workdir / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text()).get("model", {})
+        fields = sorted(_diff(old, json.loads(config.model.to_json_best_effort())))
+    if not fields:  # same model, other shapes on disk: damage, which the fallback handles
+        return
+    raise UserError(
+        f"{workdir}'s checkpoint {step} holds a model of other shapes than this config builds "
+        f"(model fields changed: {', '.join(fields)}; arrays differing: "
+        f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}); train it with its "
+        "saved config, or give another --workdir"
+    )
+
+
 def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = None):
     """Restores ``(state, data_position)`` from step ``step`` (default: newest) into the
     shapes, dtypes and shardings of ``target_state``."""
@@ -107,6 +242,42 @@ def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = N
     return restored.state, restored.data
 
 
+def restore_newest_good(workdir: Path, mgr, target_state, keep: int):
+    """``(manager, state, data position)`` from the newest checkpoint that restores.
+
+    A checkpoint that fails (truncated, overwritten or missing array data) is reported in one
+    line and moved aside to ``workdir/damaged_checkpoints/`` (never deleted); the next older
+    one is tried. When none restores, the error lists each with its reason.
+    """
+    failures = []
+    while (step := mgr.latest_step()) is not None:
+        try:
+            state, position = restore_state(mgr, target_state, step)
+            return mgr, state, position
+        except Exception as e:  # noqa: BLE001 - any failure to read means a damaged checkpoint
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            failures.append(f"step {step} ({reason})")
+            mgr.close()
+            if jax.process_index() == 0:
+                aside = workdir / "damaged_checkpoints" / f"{step}.{int(time.time())}"
+                aside.parent.mkdir(exist_ok=True)
+                (workdir / "checkpoints" / str(step)).rename(aside)
+                log.warning(
+                    "checkpoint %d cannot be restored (%s); moved to %s", step, reason, aside
+                )
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
+
+                multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
+            mgr = checkpoint_manager(workdir, keep)
+    if failures:
+        raise UserError(
+            f"no checkpoint in {workdir / 'checkpoints'} can be restored (moved to "
+            f"{workdir / 'damaged_checkpoints'}): " + "; ".join(failures)
+        )
+    return mgr, target_state, None
+
+
 def _mean_metrics(rows: list[dict]) -> dict:
     if not rows:
         return {}
@@ -118,15 +289,23 @@ def _mean_metrics(rows: list[dict]) -> dict:
 def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family | None = None):
     """Trains ``config`` in ``workdir`` up to ``config.train.num_steps``; returns the state."""
     workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"--workdir {workdir} is a file; give a directory")
     workdir.mkdir(parents=True, exist_ok=True)
-    family = family or get_family(config.model.family)
+    with WorkdirLock(workdir):
+        return _train_and_evaluate(config, workdir, family or get_family(config.model.family))
+
+
+def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
     tc = config.train
     if tc.num_steps < 0 or tc.checkpoint_every < 1 or tc.log_every < 1 or tc.eval_every < 1:
         raise UserError(
             "train.num_steps must be >= 0 and train.checkpoint_every, train.log_every, "
             "train.eval_every >= 1"
         )
-    save_config(config, workdir)
+    if tc.get("max_skipped_steps", 20) < 1:
+        raise UserError("train.max_skipped_steps must be >= 1")
+    check_workdir(config, workdir)
     is_main = jax.process_index() == 0
 
     mesh = mesh_lib.make_mesh()
@@ -151,10 +330,14 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
 
     mgr = checkpoint_manager(workdir, tc.keep_checkpoints)
     if mgr.latest_step() is not None:
-        state, position = restore_state(mgr, state)
-        data.train.set_state(position)
-        _say(is_main, f"resumed from step {int(state.step)} (data position {position})")
+        check_checkpoint_shapes(config, workdir, mgr.latest_step(), state)
+        mgr, state, position = restore_newest_good(workdir, mgr, state, tc.keep_checkpoints)
+        if position is not None:
+            data.train.set_state(position)
+            _say(is_main, f"resumed from step {int(state.step)} (data position {position})")
     start = int(state.step)
+    # Only now that the run is known to fit the workdir is anything in it written.
+    save_config(config, workdir)
 
     train_step = jax.jit(
         family.train_step(config),
@@ -165,7 +348,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
     eval_step = family.eval_step and jax.jit(
         family.eval_step(config), in_shardings=(state_sharding, batch_sharding)
     )
-    writer = SummaryWriter(workdir)
+    writer = SummaryWriter(workdir, resumed_at=start)
 
     def save(step):
         mgr.save(
@@ -209,6 +392,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
         dynamic_ncols=True,
     )
     step = start
+    skipped = 0  # consecutive non-finite steps
     history = []
     t0 = started = time.time()
     budget_s = 60.0 * tc.get("max_minutes", 0.0)
@@ -221,14 +405,28 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family |
                 step += 1
                 bar.update(1)
                 history.append(metrics)
-                if not all(np.isfinite(float(v)) for v in metrics.values()):
-                    log.warning("step %d: non-finite metrics %s", step, metrics)
+                if metrics.get("skipped", 0.0) > 0:
+                    skipped += 1
+                    log.warning(
+                        "step %d: non-finite loss or gradient, update skipped (%d in a row)",
+                        step,
+                        skipped,
+                    )
+                else:
+                    skipped = 0
                 if step % tc.log_every == 0 or step == tc.num_steps:
                     mean = _mean_metrics(history)
                     mean["steps_per_second"] = len(history) / max(time.time() - t0, 1e-9)
                     writer.scalars(step, mean)
                     bar.set_postfix(loss=f"{mean.get('loss', float('nan')):.4f}")
                     history, t0 = [], time.time()
+                if skipped >= tc.get("max_skipped_steps", 20):
+                    raise UserError(
+                        f"step {step}: {skipped} updates in a row had a non-finite loss or "
+                        f"gradient and were skipped; the run stops without saving (newest "
+                        f"checkpoint: step {mgr.latest_step()}). Lower optim.learning_rate "
+                        "or look for bad data, then run again to resume from it"
+                    )
                 if stop.any_host():
                     save(step)
                     _say(is_main, f"SIGTERM: saved checkpoint at step {step}, stopping")

@@ -39,8 +39,19 @@ class TrainState(struct.PyTreeNode):
 LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, tuple[dict, Any]]]
 
 
+def skip_if_nonfinite(old, new, finite, metrics: dict):
+    """The non-finite policy, inside a jitted step: ``new`` when ``finite``, else ``old`` with
+    only its step advanced (parameters, optimiser and model state unchanged), and
+    ``metrics["skipped"]`` 1.0. The trainer stops after ``train.max_skipped_steps`` skips in a
+    row. With ``finite`` true the result is ``new`` bitwise."""
+    kept = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+    metrics = dict(metrics, skipped=1.0 - finite.astype(jnp.float32))
+    return kept.replace(step=new.step), metrics
+
+
 def make_train_step(loss_fn: LossFn, schedule: optax.Schedule | None = None):
-    """A pure ``(state, batch) -> (state, metrics)`` step: one gradient update on ``loss_fn``.
+    """A pure ``(state, batch) -> (state, metrics)`` step: one gradient update on ``loss_fn``,
+    skipped when the loss or a gradient is not finite (:func:`skip_if_nonfinite`).
 
     The step's randomness (dropout, zoneout) is ``fold_in(state.rng, state.step)``: a resumed
     run draws exactly what an uninterrupted one would.
@@ -58,6 +69,7 @@ def make_train_step(loss_fn: LossFn, schedule: optax.Schedule | None = None):
         new_state = state.replace(
             step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
         )
-        return new_state, metrics
+        finite = jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"])
+        return skip_if_nonfinite(state, new_state, finite, metrics)
 
     return train_step

@@ -6,6 +6,7 @@ Only process 0 writes. Images are HxWx3 uint8 or float in [0, 1]; audio is mono 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -14,10 +15,18 @@ import numpy as np
 
 
 class SummaryWriter:
-    def __init__(self, workdir: str | Path):
+    """``resumed_at``: the step a resumed run restarts from; rows logged past it by the
+    interrupted run are dropped, so that every step is in metrics.jsonl once."""
+
+    def __init__(self, workdir: str | Path, resumed_at: int | None = None):
         self.active = jax.process_index() == 0
         self.path = Path(workdir) / "metrics.jsonl"
         self._tb = None
+        if self.active and resumed_at is not None and self.path.is_file():
+            kept = [r for r in _rows(self.path) if r.get("step", 0) <= resumed_at]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            tmp.replace(self.path)
         if self.active:
             from tensorboardX import SummaryWriter as TBWriter
 
@@ -60,5 +69,17 @@ def read_metrics(workdir: str | Path, split: str = "train") -> list[dict]:
     path = Path(workdir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("split") == split]
+    return [r for r in _rows(path) if r.get("split") == split]
+
+
+def _rows(path: Path) -> list[dict]:
+    """Every row of a metrics.jsonl; a torn line (a kill mid-write) is skipped with a warning."""
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            logging.getLogger(__name__).warning("%s line %d is torn; skipped", path, i + 1)
+    return rows
