@@ -90,6 +90,8 @@ def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
         audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except RuntimeError as e:
         raise UserError(f"cannot read audio file {path}: {e}") from None
+    if audio.shape[0] == 0:
+        raise UserError(f"audio file {path} holds no samples")
     audio = audio.mean(axis=1)
     return resample(audio, sr, sample_rate)
 

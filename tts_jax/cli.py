@@ -28,6 +28,29 @@ from pathlib import Path
 from tts_jax.errors import UserError
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _check_out(args) -> None:
+    """``--out`` must be a file path for verbs that write one file, a folder path otherwise."""
+    out = getattr(args, "out", None) or getattr(args, "out_dir", None)
+    kind = getattr(args, "out_kind", None)
+    if not out or kind is None:
+        return
+    if kind == "file" and Path(out).is_dir():
+        raise UserError(f"--out {out} is a folder; expected a file name such as out.wav")
+    if kind == "dir" and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out} is an existing file; expected a folder")
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -60,6 +83,13 @@ def load_config(spec: str, overrides: list[str] = ()):
         return fv.config
     except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
         raise UserError(f"bad config or override ({spec}): {_plain_message(e)}") from None
+    except (SyntaxError, NameError, ImportError) as e:
+        syntax = isinstance(e, SyntaxError)
+        where = f" line {e.lineno}" if syntax and e.lineno else ""
+        reason = e.msg if syntax else str(e)
+        raise UserError(
+            f"config file {path}{where} cannot be run: {type(e).__name__}: {reason}"
+        ) from None
 
 
 def _plain_message(e: Exception) -> str:
@@ -215,6 +245,23 @@ def cmd_gta(args) -> int:
     return 0
 
 
+def _load_mel(path: Path):
+    """A float log-mel ``[frames, n_mels]`` from a .npy file, or a UserError saying why not."""
+    import numpy as np
+
+    try:
+        mel = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"{path} is not a .npy array file ({e})") from None
+    if not isinstance(mel, np.ndarray):
+        raise UserError(f"{path} holds several arrays (.npz); expected one .npy [frames, n_mels]")
+    if not np.issubdtype(mel.dtype, np.floating):
+        raise UserError(f"{path} holds {mel.dtype} values; expected a float log-mel")
+    if not np.all(np.isfinite(mel)):
+        raise UserError(f"{path} holds NaN or infinite values; expected a finite log-mel")
+    return mel
+
+
 def cmd_vocode(args) -> int:
     import numpy as np
 
@@ -223,7 +270,7 @@ def cmd_vocode(args) -> int:
     mel_path = Path(args.mel)
     if not mel_path.is_file():
         raise UserError(f"mel file not found: {mel_path}")
-    mel = np.load(mel_path)
+    mel = _load_mel(mel_path)
     # --workdir: a vocoder run (used as the vocoder) or any run (its front-end settings).
     config = load_workdir_config(args.workdir) if args.workdir else None
     cfg = audio.MelConfig.from_config(config.data) if config else audio.MelConfig()
@@ -386,6 +433,10 @@ def cmd_separate(args) -> int:
 def cmd_sweep(args) -> int:
     from tts_jax.sweep import run_sweep
 
+    for item in args.set:
+        key = item.split("=", 1)[0]
+        if "=" not in item or not key.startswith(("teacher.", "student.")) or key.endswith("."):
+            raise UserError(f"--set {item!r}: expected teacher.a.b=VALUE or student.a.b=VALUE")
     result = run_sweep(args.spec, args.workdir, args.set)
     print(Path(args.workdir, "report.md").read_text())
     print(f"sweep: {len(result['rows'])} runs -> {args.workdir}/report.md")
@@ -408,7 +459,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("corpus", help="speak generated sentences with espeak (LJSpeech format)")
     c.add_argument("--out", required=True)
-    c.add_argument("--num-utterances", type=int, default=2000)
+    c.add_argument("--num-utterances", type=_positive_int, default=2000)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument(
         "--voice",
@@ -416,9 +467,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="espeak voice(s), repeatable or comma-separated (default en-us)",
     )
-    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--workers", type=_positive_int, default=None)
     c.add_argument("--force", action="store_true", help="overwrite an existing corpus")
-    c.set_defaults(func=cmd_corpus)
+    c.set_defaults(out_kind="dir", func=cmd_corpus)
 
     pr = sub.add_parser("prepare", help="build the TFDS dataset of an LJSpeech-format folder")
     pr.add_argument("--data", required=True, help="corpus folder, or tfds:ljspeech")
@@ -443,7 +494,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--vocoder", default="griffin-lim", help="griffin-lim, hifigan:W, clarinet:W or wavenet:W"
     )
-    s.set_defaults(func=cmd_synthesize)
+    s.set_defaults(out_kind="file", func=cmd_synthesize)
 
     x = sub.add_parser(
         "export", help="a Tacotron 2 workdir's newest checkpoint as a small exported model"
@@ -451,14 +502,14 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--workdir", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    x.set_defaults(func=cmd_export)
+    x.set_defaults(out_kind="dir", func=cmd_export)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
     g.add_argument("--workdir", required=True)
     g.add_argument("--out", required=True)
     g.add_argument("--split", default="train")
-    g.add_argument("--batch-size", type=int, default=16)
-    g.set_defaults(func=cmd_gta)
+    g.add_argument("--batch-size", type=_positive_int, default=16)
+    g.set_defaults(out_kind="dir", func=cmd_gta)
 
     v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")
     v.add_argument("--mel", required=True)
@@ -469,8 +520,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a vocoder run (used as the vocoder) or any run (its front-end settings)",
     )
     v.add_argument("--vocoder", default=None, help="griffin-lim, hifigan:W, clarinet:W, wavenet:W")
-    v.add_argument("--iterations", type=int, default=60, help="Griffin-Lim iterations")
-    v.set_defaults(func=cmd_vocode)
+    v.add_argument("--iterations", type=_positive_int, default=60, help="Griffin-Lim iterations")
+    v.set_defaults(out_kind="file", func=cmd_vocode)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
     e.add_argument(
@@ -494,17 +545,17 @@ def _parser() -> argparse.ArgumentParser:
         "--vocoder", default=None, help="with --workdir: griffin-lim (default) or e.g. hifigan:W"
     )
     e.add_argument("--split", default="test")
-    e.add_argument("--limit", type=int, default=50)
-    e.add_argument("--sample-rate", type=int, default=22050)
+    e.add_argument("--limit", type=_positive_int, default=50)
+    e.add_argument("--sample-rate", type=_positive_int, default=22050)
     e.add_argument("--save-audio", type=int, default=0, help="keep this many synthesized wavs")
     e.add_argument("--out", required=True)
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(out_kind="dir", func=cmd_evaluate)
 
     mx = sub.add_parser("mixtures", help="two-voice mixtures of a multi-voice corpus")
     mx.add_argument("--corpus", required=True)
     mx.add_argument("--out", required=True)
-    mx.add_argument("--sample-rate", type=int, default=8000)
-    mx.add_argument("--per-utterance", type=int, default=1, help="mixtures per utterance")
+    mx.add_argument("--sample-rate", type=_positive_int, default=8000)
+    mx.add_argument("--per-utterance", type=_positive_int, default=1, help="mixtures per utterance")
     mx.add_argument("--max-gain-db", type=float, default=5.0, help="relative level in ±dB")
     mx.add_argument("--seed", type=int, default=0)
     mx.add_argument(
@@ -514,7 +565,7 @@ def _parser() -> argparse.ArgumentParser:
         default=(0.9, 0.05, 0.05),
         help="train / validation / test shares of the corpus's utterances (by id hash)",
     )
-    mx.set_defaults(func=cmd_mixtures)
+    mx.set_defaults(out_kind="dir", func=cmd_mixtures)
 
     sp = sub.add_parser(
         "separate",
@@ -525,7 +576,7 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--mix", help="a mixture .wav: writes s1.wav, s2.wav, ...")
     what.add_argument("--split", help="e.g. test: SI-SNR and SI-SNRi of every mixture (si_snr.csv)")
     sp.add_argument("--out-dir", required=True)
-    sp.set_defaults(func=cmd_separate)
+    sp.set_defaults(out_kind="dir", func=cmd_separate)
 
     sw = sub.add_parser("sweep", help="run a sweep file (e.g. the ClariNet KL comparison)")
     sw.add_argument("spec", help="FILE.py[:VARIANT] defining get_sweep(variant)")
@@ -559,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         args.overrides = overrides
+        _check_out(args)
         return args.func(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

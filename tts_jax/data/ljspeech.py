@@ -55,17 +55,22 @@ def read_metadata(corpus_dir: str | Path) -> list[Utterance]:
             "(expected lines 'id|text|normalized_text' and wavs/ID.wav)"
         )
     rows = []
-    with open(meta, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            parts = line.split("|")
-            if len(parts) == 2:  # some corpora ship only id|text
-                parts.append(parts[1])
-            if len(parts) != 3 or not parts[0]:
-                raise UserError(f"{meta}:{n}: expected 'id|text|normalized_text', got {line!r}")
-            rows.append(Utterance(*parts))
+    try:
+        lines = meta.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        line = meta.read_bytes()[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"{meta}:{line}: not UTF-8 text (byte {e.object[e.start]:#x}); save the file as UTF-8"
+        ) from None
+    for n, line in enumerate(lines, 1):
+        if not line:
+            continue
+        parts = line.split("|")
+        if len(parts) == 2:  # some corpora ship only id|text
+            parts.append(parts[1])
+        if len(parts) != 3 or not parts[0]:
+            raise UserError(f"{meta}:{n}: expected 'id|text|normalized_text', got {line!r}")
+        rows.append(Utterance(*parts))
     if not rows:
         raise UserError(f"{meta} has no utterances")
     missing = [r.id for r in rows if not (root / "wavs" / f"{r.id}.wav").is_file()]

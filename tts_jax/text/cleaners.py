@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from anyascii import anyascii
@@ -74,9 +75,19 @@ def english_cleaners(text: str) -> str:
     text = _dashes.sub(", ", text)
     text = expand_abbreviations(text)
     text = expand_numbers(text)  # before transliteration, which would turn "£" into "GBP"
-    text = anyascii(text)
+    text = _transliterate(text)
     text = text.lower()
     return collapse_whitespace(text)
+
+
+def _transliterate(text: str) -> str:
+    """ASCII for letters (``naïve`` -> ``naive``); non-ASCII symbols (emoji, arrows, maths)
+    are kept as typed, so that the symbol table refuses (or drops) them by their own name
+    rather than reading out anyascii's ``:grinning:`` or ``->``."""
+    return "".join(
+        c if ord(c) > 127 and unicodedata.category(c) in ("So", "Sm", "Sk") else anyascii(c)
+        for c in text
+    )
 
 
 def basic_cleaners(text: str) -> str:

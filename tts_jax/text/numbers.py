@@ -11,6 +11,8 @@ import re
 
 import inflect
 
+from tts_jax.errors import UserError
+
 _engine = inflect.engine()
 
 _CURRENCIES = {
@@ -32,7 +34,13 @@ _month_day = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}})\b(?!:)", re.IGNORECASE)
 
 def cardinal(n: int) -> str:
     """``1234`` -> ``one thousand two hundred thirty-four`` (no commas, no "and")."""
-    return _engine.number_to_words(n, andword="").replace(",", "")
+    try:
+        return _engine.number_to_words(n, andword="").replace(",", "")
+    except inflect.NumOutOfRangeError:
+        raise UserError(
+            f"the number {n} has too many digits to read out ({len(str(n))}); write it in "
+            "words or split it"
+        ) from None
 
 
 def ordinal(n: int) -> str:

@@ -305,6 +305,8 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
         )
     if tc.get("max_skipped_steps", 20) < 1:
         raise UserError("train.max_skipped_steps must be >= 1")
+    if tc.batch_size < 1:
+        raise UserError(f"train.batch_size must be >= 1, got {tc.batch_size}")
     check_workdir(config, workdir)
     is_main = jax.process_index() == 0
 

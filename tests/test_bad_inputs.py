@@ -1,0 +1,193 @@
+"""Bad input, verb by verb: each case exits with status 2 and an ``error:`` line that names the
+input and what was expected, never a traceback. New verbs add their rows to CASES."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import REPO
+from tts_jax.cli import main
+from tts_jax.errors import UserError
+from tts_jax.text import text_to_ids
+
+FRAME_LM = str(REPO / "experiments" / "frame_lm.py") + ":tiny"
+
+
+def _npy(tmp, name, array, **kw):
+    path = tmp / name
+    np.save(path, array, **kw)
+    return str(path)
+
+
+def _npz(tmp):
+    path = tmp / "mel.npz"
+    np.savez(path, a=np.zeros((4, 80)), b=np.zeros((4, 80)))
+    return str(path)
+
+
+def _wav(tmp, samples=2205):
+    path = tmp / "x.wav"
+    sf.write(str(path), np.zeros(samples, np.float32), 22050)
+    return str(path)
+
+
+def _bad_config(tmp):
+    path = tmp / "broken.py"
+    path.write_text("def get_config(variant='x'):\n    return (\n")
+    return str(path)
+
+
+def _corpus(tmp, metadata: bytes, samples=2205):
+    """Utterance ``a`` (``samples`` long) first in ``metadata``, then 19 good ones."""
+    root = tmp / "corpus"
+    (root / "wavs").mkdir(parents=True)
+    more = b"".join(b"u%d|hello|hello\n" % i for i in range(19))
+    (root / "metadata.csv").write_bytes(metadata + more)
+    sf.write(str(root / "wavs" / "a.wav"), np.zeros(samples, np.float32), 22050)
+    for i in range(19):
+        sf.write(str(root / "wavs" / f"u{i}.wav"), np.full(2205, 0.1, np.float32), 22050)
+    return str(root)
+
+
+def _file(tmp):
+    path = tmp / "afile"
+    path.write_text("x")
+    return str(path)
+
+
+# (verb arguments built from a temporary folder, what the error must say)
+CASES = {
+    "corpus --num-utterances 0": (
+        lambda t: ["corpus", "--out", str(t / "c"), "--num-utterances", "0"],
+        "expected a whole number >= 1, got 0",
+    ),
+    "corpus --workers 0": (
+        lambda t: ["corpus", "--out", str(t / "c"), "--workers", "0"],
+        "argument --workers: expected a whole number >= 1",
+    ),
+    "corpus --out a file": (
+        lambda t: ["corpus", "--out", _file(t), "--num-utterances", "2"],
+        "is an existing file; expected a folder",
+    ),
+    "prepare metadata in latin-1": (
+        lambda t: ["prepare", "--data", _corpus(t, "a|caf\xe9|caf\xe9\n".encode("latin-1"))],
+        "metadata.csv:1: not UTF-8 text",
+    ),
+    "prepare a wav without samples": (
+        lambda t: ["prepare", "--data", _corpus(t, b"a|hello|hello\n", samples=0)],
+        "a.wav holds no samples",
+    ),
+    "train config with a syntax error": (
+        lambda t: ["train", "--config", _bad_config(t), "--workdir", str(t / "w")],
+        "broken.py line 2 cannot be run: SyntaxError",
+    ),
+    "train.batch_size 0": (
+        lambda t: [
+            "train",
+            "--config",
+            FRAME_LM,
+            "--workdir",
+            str(t / "w"),
+            "--config.train.batch_size=0",
+        ],
+        "train.batch_size must be >= 1, got 0",
+    ),
+    "train --workdir a file": (
+        lambda t: ["train", "--config", FRAME_LM, "--workdir", _file(t)],
+        "is a file; give a directory",
+    ),
+    "gta --batch-size 0": (
+        lambda t: ["gta", "--workdir", str(t), "--out", str(t / "g"), "--batch-size", "0"],
+        "argument --batch-size: expected a whole number >= 1",
+    ),
+    "vocode --mel .npz": (
+        lambda t: ["vocode", "--mel", _npz(t), "--out", str(t / "x.wav")],
+        "holds several arrays (.npz)",
+    ),
+    "vocode --mel object array": (
+        lambda t: [
+            "vocode",
+            "--mel",
+            _npy(t, "o.npy", np.array([None, 1], dtype=object), allow_pickle=True),
+            "--out",
+            str(t / "x.wav"),
+        ],
+        "is not a .npy array file",
+    ),
+    "vocode --mel a wav": (
+        lambda t: ["vocode", "--mel", _wav(t), "--out", str(t / "x.wav")],
+        "is not a .npy array file",
+    ),
+    "vocode --mel with NaN": (
+        lambda t: [
+            "vocode",
+            "--mel",
+            _npy(t, "n.npy", np.full((8, 80), np.nan, np.float32)),
+            "--out",
+            str(t / "x.wav"),
+        ],
+        "NaN or infinite values",
+    ),
+    "vocode --mel of integers": (
+        lambda t: ["vocode", "--mel", _npy(t, "i.npy", np.zeros((8, 80), np.int64)), "--out", "x"],
+        "holds int64 values; expected a float log-mel",
+    ),
+    "vocode --iterations -1": (
+        lambda t: ["vocode", "--mel", "m.npy", "--out", "x.wav", "--iterations", "-1"],
+        "argument --iterations: expected a whole number >= 1, got -1",
+    ),
+    "vocode --out a folder": (
+        lambda t: ["vocode", "--mel", "m.npy", "--out", str(t)],
+        "is a folder; expected a file name",
+    ),
+    "evaluate --limit 0": (
+        lambda t: ["evaluate", "--data", str(t), "--reference", "griffin-lim", "--limit", "0"],
+        "argument --limit: expected a whole number >= 1, got 0",
+    ),
+    "evaluate --out a file": (
+        lambda t: ["evaluate", "--data", str(t), "--reference", "griffin-lim", "--out", _file(t)],
+        "is an existing file; expected a folder",
+    ),
+    "mixtures --sample-rate 0": (
+        lambda t: ["mixtures", "--corpus", str(t), "--out", str(t / "m"), "--sample-rate", "0"],
+        "argument --sample-rate: expected a whole number >= 1, got 0",
+    ),
+    "sweep --set without a model prefix": (
+        lambda t: [
+            "sweep",
+            str(REPO / "experiments" / "clarinet_kl.py:tiny"),
+            "--workdir",
+            str(t),
+            "--set",
+            "nonsense",
+        ],
+        "--set 'nonsense': expected teacher.a.b=VALUE or student.a.b=VALUE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_a_clear_error(case, tmp_path, capsys):
+    build, message = CASES[case]
+    try:
+        code = main(build(tmp_path))
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("I owe you " + "9" * 40 + " dollars.", "has too many digits to read out (40)"),
+        ("Well done \U0001f600", "'\U0001f600'"),
+        ("Héllo → naïve", "'→'"),
+    ],
+)
+def test_text_the_front_end_cannot_read_is_named(text, message):
+    """The error names what the user typed (not anyascii's ':grinning:' or '->')."""
+    with pytest.raises(UserError) as e:
+        text_to_ids(text)
+    assert message in str(e.value)
