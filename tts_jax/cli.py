@@ -170,15 +170,28 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument(
         "--distributed",
         action="store_true",
-        help="call jax.distributed.initialize() first (multi-host)",
+        help="join a multi-host run (same command on every host; see tts_jax/train/distributed.py)",
+    )
+    parser.add_argument("--coordinator", help="with --distributed: HOST:PORT of process 0")
+    parser.add_argument("--num-processes", type=_positive_int, help="with --distributed")
+    parser.add_argument("--process-id", type=int, help="with --distributed: 0 .. N-1")
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=_positive_int,
+        default=100,
+        help="with --distributed: a process silent this long ends the run on every host",
     )
     rest, overrides = _split_overrides(argv)
     args = parser.parse_args(rest)
     config = load_config(args.config, overrides)
     if args.distributed:
-        import jax
+        from tts_jax.train import distributed
 
-        jax.distributed.initialize()
+        distributed.initialize(
+            args.coordinator, args.num_processes, args.process_id, args.heartbeat_seconds
+        )
+    elif args.coordinator or args.num_processes or args.process_id is not None:
+        raise UserError("--coordinator, --num-processes and --process-id need --distributed")
     from tts_jax.train.loop import train_and_evaluate
 
     state = train_and_evaluate(config, args.workdir)

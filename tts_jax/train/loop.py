@@ -370,14 +370,16 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
                 break
             batch = mesh_lib.to_global(local, batch_sharding)
             if first_batch is None:
-                first_batch = batch
+                first_batch = local  # this host's rows: summaries run on host 0 alone
             rows.append(jax.device_get(eval_step(state, batch)))
         metrics = _mean_metrics(rows)
         writer.scalars(step, metrics, prefix="eval")
         _say(is_main, f"step {step} eval: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if family.eval_summaries is not None and first_batch is not None and is_main:
             try:
-                out = family.eval_summaries(config, state, first_batch)
+                # A host copy: on several hosts the state's arrays span devices this
+                # process cannot address, and summaries run eagerly on host 0 only.
+                out = family.eval_summaries(config, jax.device_get(state), first_batch)
             except Exception as e:  # noqa: BLE001 - pictures and audio are diagnostics only
                 log.warning("step %d: eval summaries failed, training goes on: %r", step, e)
                 out = {}
