@@ -498,8 +498,18 @@ def restore_params(workdir: str | Path):
         step = mgr.latest_step()
         if step is None:
             raise UserError(f"{workdir} has no checkpoint yet (train it first)")
+        # Every array onto this process's first device, whatever mesh wrote it (a checkpoint
+        # saved on 4 devices reads on 1).
+        meta = ocp.StandardCheckpointer().metadata(workdir / "checkpoints" / str(step) / "state")
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        target = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+            getattr(meta, "item_metadata", meta).tree,
+        )
         with jax.ensure_compile_time_eval():
-            restored = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+            restored = mgr.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+            )
     finally:
         mgr.close()
     return jax.tree.map(np.asarray, restored.state["params"])
