@@ -191,3 +191,31 @@ def test_text_the_front_end_cannot_read_is_named(text, message):
     with pytest.raises(UserError) as e:
         text_to_ids(text)
     assert message in str(e.value)
+
+
+def test_prepare_rebuilds_a_dataset_left_stale_by_a_new_corpus(tmp_path):
+    """metadata.csv rewritten with fewer utterances (corpus --force): prepare notices that its
+    dataset holds other ids and builds it again, so training never reads stale data."""
+    from tts_jax.data.ljspeech import open_corpus
+
+    root = _corpus(tmp_path, b"a|hello there|hello there\n")
+    before = open_corpus(root)
+    assert sum(len(s) for s in before.splits.values()) == 20
+    meta = tmp_path / "corpus" / "metadata.csv"
+    meta.write_text("".join(meta.read_text().splitlines(keepends=True)[:15]))
+    after = open_corpus(root)
+    ids = sorted(i for s in after.splits.values() for i in s.ids)
+    assert ids == sorted(line.split("|")[0] for line in meta.read_text().splitlines())
+
+
+def test_evaluate_resamples_a_folder_at_another_rate_and_says_so(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    wav = (0.1 * rng.standard_normal(22050)).astype(np.float32)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "syn").mkdir()
+    sf.write(str(tmp_path / "ref" / "u.wav"), wav, 22050)
+    sf.write(str(tmp_path / "syn" / "u.wav"), wav[::2][:8000], 16000)
+    args = ["evaluate", "--reference-dir", str(tmp_path / "ref")]
+    args += ["--synthesized-dir", str(tmp_path / "syn"), "--out", str(tmp_path / "ev")]
+    assert main(args) == 0
+    assert "u.wav is at 16000 Hz: resampled to 22050 Hz" in capsys.readouterr().out

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +218,24 @@ def prepare(
         file_format="array_record",
     )
     index_path = Path(builder.data_dir) / _INDEX_FILE
+    if index_path.is_file():
+        built = {i for split in json.loads(index_path.read_text()).values() for i in split["ids"]}
+        listed = {r.id for r in read_metadata(corpus_dir)}
+        if built != listed:  # the corpus was rebuilt (corpus --force) since: a stale cache
+            logging.getLogger(__name__).warning(
+                "%s was built from another metadata.csv (%d utterances, now %d); rebuilding it",
+                builder.data_dir,
+                len(built),
+                len(listed),
+            )
+            shutil.rmtree(builder.data_dir)
+            builder = LJSpeechFolder(
+                corpus_dir=corpus_dir,
+                mel=mel,
+                fractions=fractions,
+                data_dir=str(data_dir or _tfds_dir(corpus_dir)),
+                file_format="array_record",
+            )
     if not index_path.is_file():
         read_metadata(corpus_dir)  # fail early with a clear message
         builder.download_and_prepare()

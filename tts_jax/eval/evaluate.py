@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from tts_jax import audio
 from tts_jax.errors import UserError
@@ -42,7 +43,13 @@ def folder_pairs(reference_dir, synthesized_dir, sample_rate: int) -> Iterator[t
     )
     if not names:
         raise UserError(f"no wav file names in common between {ref_dir} and {syn_dir}")
+    noted = set()
     for name in names:
+        for d in (ref_dir, syn_dir):
+            rate = sf.info(str(d / name)).samplerate
+            if rate != sample_rate and (d, rate) not in noted:
+                noted.add((d, rate))
+                print(f"evaluate: {d / name} is at {rate} Hz: resampled to {sample_rate} Hz")
         yield (
             Path(name).stem,
             audio.load_wav(ref_dir / name, sample_rate),
