@@ -131,11 +131,18 @@ def test_one_and_four_devices_give_the_same_loss_curve(tmp_path, corpus_dir):
                 str(workdir),
                 f"--config.data.path={corpus_dir}",
                 "--config.train.num_steps=8",
+                "--config.train.progress=True",
             ],
             devices=devices,
         )
         assert res.returncode == 0, res.stdout + res.stderr
         assert f"devices: {devices} x cpu" in res.stdout + res.stderr
+        # Not a terminal: a plain line per logged step, with an ETA once compilation is past.
+        out = (res.stdout + res.stderr).splitlines()
+        lines = [x for x in out if x.startswith("step ") and "eval:" not in x]
+        assert lines[0].startswith("step 1/8  loss ") and "ETA" not in lines[0]
+        assert lines[-1].startswith("step 8/8  loss ") and "ETA 0h00m00s" in lines[-1]
+        assert "\r" not in res.stdout + res.stderr
         curves[devices] = [r["loss"] for r in read_metrics(workdir, "train")]
     assert len(curves[1]) == 8
     np.testing.assert_allclose(curves[4], curves[1], rtol=1e-4)

@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -387,15 +388,18 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
             writer.audio(step, out.get("audio", {}), config.data.sample_rate)
         writer.flush()
 
+    # A terminal gets the progress bar; a log file (batch jobs, clusters) gets plain lines.
+    interactive = sys.stderr.isatty()
     bar = tqdm(
         total=tc.num_steps,
         initial=start,
-        disable=not (is_main and tc.progress),
+        disable=not (is_main and tc.progress and interactive),
         desc="train",
         unit="step",
         dynamic_ncols=True,
     )
     step = start
+    rate: list[tuple[int, float]] = []  # (step, time) at each log line: the ETA's clock
     skipped = 0  # consecutive non-finite steps
     history = []
     t0 = started = time.time()
@@ -423,6 +427,9 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
                     mean["steps_per_second"] = len(history) / max(time.time() - t0, 1e-9)
                     writer.scalars(step, mean)
                     bar.set_postfix(loss=f"{mean.get('loss', float('nan')):.4f}")
+                    if not interactive and tc.progress:
+                        _say(is_main, _log_line(step, tc.num_steps, mean, rate))
+                    rate.append((step, time.time()))
                     history, t0 = [], time.time()
                 if skipped >= tc.get("max_skipped_steps", 20):
                     raise UserError(
@@ -462,6 +469,22 @@ def _agree(flag: bool) -> bool:
     from jax.experimental import multihost_utils
 
     return bool(np.any(multihost_utils.process_allgather(np.array([flag]))))
+
+
+def _log_line(step: int, total: int, mean: dict, rate: list[tuple[int, float]]) -> str:
+    """``step 200/1000  loss 1.234  after 0.56 ...  3.1 steps/s  ETA 4m18s`` for log files.
+    The ETA starts at the second line: the first interval holds the compilation."""
+    keys = sorted(mean, key=lambda k: (k != "loss", k))  # the loss first
+    terms = "  ".join(
+        f"{k} {mean[k]:.4g}" for k in keys if k not in ("steps_per_second", "learning_rate")
+    )
+    line = f"step {step}/{total}  {terms}  {mean['steps_per_second']:.3g} steps/s"
+    if rate:
+        (s0, t0), now = rate[0], time.time()
+        if step > s0 and now > t0:
+            left = (total - step) * (now - t0) / (step - s0)
+            line += f"  ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m{int(left % 60):02d}s"
+    return line
 
 
 def _say(is_main: bool, line: str) -> None:
