@@ -152,6 +152,36 @@ CASES = {
         lambda t: ["mixtures", "--corpus", str(t), "--out", str(t / "m"), "--sample-rate", "0"],
         "argument --sample-rate: expected a whole number >= 1, got 0",
     ),
+    "train override without '='": (
+        lambda t: ["train", "--config", FRAME_LM, "--workdir", str(t), "--config.train.num_steps"],
+        "override '--config.train.num_steps' needs a value after '='",
+    ),
+    "train override of the wrong type": (
+        lambda t: [
+            "train",
+            "--config",
+            FRAME_LM,
+            "--workdir",
+            str(t),
+            "--config.train.num_steps=x",
+        ],
+        "--config.train.num_steps expects type int (it is 12), got 'x'",
+    ),
+    "train override of an unknown key": (
+        lambda t: [
+            "train",
+            "--config",
+            FRAME_LM,
+            "--workdir",
+            str(t),
+            "--config.train.num_stepz=3",
+        ],
+        'Did you mean "num_steps"',
+    ),
+    "vocode with an override": (
+        lambda t: ["vocode", "--mel", "m.npy", "--out", "x.wav", "--config.data.n_mels=40"],
+        "vocode takes no --config.* overrides",
+    ),
     "sweep --set without a model prefix": (
         lambda t: [
             "sweep",

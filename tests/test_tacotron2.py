@@ -312,6 +312,11 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
         assert (tmp_path / "s" / f"out_{i:02d}_mel.png").stat().st_size > 1000
     assert main(["synthesize", "--workdir", str(workdir), "--out", "x.wav", "--text", " "]) == 2
     assert "empty" in capsys.readouterr().err
+    # --config.* on synthesize: the text front end's unknown-character handling, nothing else.
+    args = ["synthesize", "--workdir", str(workdir), "--out", str(tmp_path / "o.wav")]
+    assert main([*args, "--text", "Hi.", "--config.model.reduction=2"]) == 2
+    assert "takes only --config.data.text.unknown" in capsys.readouterr().err
+    assert main([*args, "--text", "Hi \U0001f600.", "--config.data.text.unknown=drop"]) == 0
 
     # evaluate --workdir: an untrained model's one-frame outputs are recorded as failures,
     # with the attention diagnostics of every sentence in the metadata.

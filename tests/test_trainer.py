@@ -202,3 +202,31 @@ def test_unknown_family_is_named(tmp_path, corpus_dir, capsys):
     )
     assert code == 2
     assert "unknown model family 'tacotron9'" in capsys.readouterr().err
+
+
+def test_train_runs_from_another_directory(tmp_path, corpus_dir):
+    """`--config experiments/...` is found from any directory (relative to the project)."""
+    import os
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tts_jax.cli",
+            "train",
+            "--config",
+            "experiments/frame_lm.py:tiny",
+            "--workdir",
+            "w",
+            f"--config.data.path={corpus_dir}",
+            "--config.train.num_steps=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "w" / "checkpoints" / "2").is_dir()

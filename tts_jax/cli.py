@@ -60,6 +60,40 @@ def _quiet_libraries() -> None:
     tfds.disable_progress_bar()
 
 
+PROJECT = Path(__file__).resolve().parents[1]  # the clone tts-jax is installed from
+
+
+def resolve_config_path(spec: str) -> str:
+    """``FILE.py[:VARIANT]`` with FILE found relative to the current directory, else to the
+    project folder (so ``experiments/NAME.py`` works from anywhere with an editable install)."""
+    path, sep, variant = spec.partition(":")
+    for candidate in (Path(path), PROJECT / path):
+        if candidate.is_file():
+            return f"{candidate}{sep}{variant}"
+    raise UserError(
+        f"config file not found: {path} (looked in {Path.cwd()} and {PROJECT}; expected "
+        "experiments/NAME.py[:VARIANT])"
+    )
+
+
+def _explain_override(spec: str, override: str) -> str | None:
+    """Why ``--config.a.b=VALUE`` does not fit the config, in words (or None)."""
+    key, _, value = override[len("--config.") :].partition("=")
+    try:
+        base = load_config(spec)
+    except UserError:
+        return None
+    node = base
+    for part in key.split("."):
+        if not hasattr(node, "keys") or part not in node:
+            return None  # ml_collections already names the nearest keys
+        node = node[part]
+    expected = type(node).__name__
+    if expected in ("int", "float", "bool", "str"):
+        return f"--config.{key} expects type {expected} (it is {node!r}), got {value!r}"
+    return None
+
+
 def load_config(spec: str, overrides: list[str] = ()):
     """``FILE.py[:VARIANT]`` plus ``--config.a.b=value`` overrides -> a locked ConfigDict.
 
@@ -69,9 +103,8 @@ def load_config(spec: str, overrides: list[str] = ()):
     from absl import flags
     from ml_collections import config_flags
 
+    spec = resolve_config_path(spec)
     path = spec.split(":", 1)[0]
-    if not Path(path).is_file():
-        raise UserError(f"config file not found: {path} (expected experiments/NAME.py[:VARIANT])")
     argv = ["tts-jax", f"--config={spec}", *overrides]
     fv = flags.FlagValues()
     try:
@@ -82,7 +115,11 @@ def load_config(spec: str, overrides: list[str] = ()):
         fv(argv)
         return fv.config
     except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
-        raise UserError(f"bad config or override ({spec}): {_plain_message(e)}") from None
+        reason = _plain_message(e)
+        for o in overrides if "invalid literal" in reason or "could not convert" in reason else ():
+            if f"{o.split('=')[0]}=" in reason or o in reason:
+                reason = _explain_override(spec, o) or reason
+        raise UserError(f"bad config or override ({spec}): {reason}") from None
     except (SyntaxError, NameError, ImportError) as e:
         syntax = isinstance(e, SyntaxError)
         where = f" line {e.lineno}" if syntax and e.lineno else ""
@@ -107,7 +144,17 @@ def _plain_message(e: Exception) -> str:
     return " ".join(lines)
 
 
+OVERRIDES_HELP = (
+    "Any config field can be overridden: --config.a.b=VALUE (with '=', e.g. "
+    "--config.train.num_steps=500 --config.optim.learning_rate=3e-4); the fields are the "
+    "config file's (tts_jax/config.py has those every config shares)."
+)
+
+
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    for a in argv:
+        if a.startswith("--config.") and "=" not in a:
+            raise UserError(f"override {a!r} needs a value after '=': {a}=VALUE")
     overrides = [a for a in argv if a.startswith("--config.")]
     rest = [a for a in argv if not a.startswith("--config.")]
     return rest, overrides
@@ -164,7 +211,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tts-jax train")
+    parser = argparse.ArgumentParser(prog="tts-jax train", epilog=OVERRIDES_HELP)
     parser.add_argument("--config", required=True, help="experiments/NAME.py[:VARIANT]")
     parser.add_argument("--workdir", required=True)
     parser.add_argument(
@@ -622,6 +669,12 @@ def main(argv: list[str] | None = None) -> int:
         rest, overrides = _split_overrides(extra)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        takes = args.command == "synthesize" or (args.command == "prepare" and args.config)
+        if overrides and not takes:
+            raise UserError(
+                f"{args.command} takes no --config.* overrides (got {overrides[0]}); "
+                "`tts-jax train --help` says where they go"
+            )
         args.overrides = overrides
         _check_out(args)
         return args.func(args)

@@ -44,7 +44,9 @@ METRICS = (
 
 
 def load_sweep(spec: str) -> dict:
-    path, _, variant = spec.partition(":")
+    from tts_jax.cli import resolve_config_path
+
+    path, _, variant = resolve_config_path(spec).partition(":")
     if not Path(path).is_file():
         raise UserError(f"sweep file not found: {path}")
     module_spec = importlib.util.spec_from_file_location("sweep_file", path)

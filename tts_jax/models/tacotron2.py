@@ -897,13 +897,24 @@ def export(workdir, out_dir, dtype: str = "float16") -> dict:
 def synthesize(config, args) -> None:
     """``tts-jax synthesize``: wavs, alignment and mel PNGs for each ``--text``; a warning for
     every clip that hit max_decoder_steps or is implausibly short for its text."""
+    import dataclasses
     from pathlib import Path
 
     from tts_jax import audio
+    from tts_jax.errors import UserError
     from tts_jax.plotting import alignment_image, mel_image, save_png
     from tts_jax.pretrained import TTS
 
-    tts = TTS(Synthesizer.from_workdir(args.workdir, config), args.vocoder)
+    synth = Synthesizer.from_workdir(args.workdir, config)
+    for override in getattr(args, "overrides", []):
+        key, _, value = override[len("--config.") :].partition("=")
+        if key != "data.text.unknown":
+            raise UserError(
+                f"synthesize takes only --config.data.text.unknown=drop|error; {key} is fixed "
+                "by the trained model"
+            )
+        synth.text = dataclasses.replace(synth.text, unknown=value)
+    tts = TTS(synth, args.vocoder)
     speeches = tts.synthesize(list(args.text))
     out = Path(args.out)
     stem = out.with_suffix("")

@@ -62,7 +62,8 @@ def text_to_ids(text: str, cfg: TextConfig = TextConfig()) -> np.ndarray:
         if cfg.unknown == "error":
             raise UserError(
                 f"text {text!r} contains characters outside the {cfg.frontend!r} symbol table: "
-                f"{listed} (set text.unknown='drop' to drop them)"
+                f"{listed} (pass --config.data.text.unknown=drop, or TextConfig(unknown='drop'), "
+                "to drop them)"
             )
         warnings.warn(f"dropping characters outside the symbol table: {listed}", stacklevel=2)
         symbols = "".join(c for c in symbols if c in index)
