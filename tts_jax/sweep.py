@@ -249,7 +249,7 @@ def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) ->
         if curve:
             c = colors[variants.index(r["variant"]) % len(colors)]
             label = r["variant"] if r["seed"] == rows[0]["seed"] else None
-            ax.plot(*zip(*curve, strict=True), color=c, label=label, alpha=0.8)
+            ax.plot(*zip(*curve, strict=True), color=c, label=label, alpha=0.8, marker=".")
     ax.set_xlabel("step")
     ax.set_ylabel("validation KL(q‖p) per sample (nats)")
     ax.set_yscale("log")
