@@ -1,6 +1,6 @@
 """Audio front end shared by every model: wav I/O, log-mel features and Griffin-Lim.
 
-Conventions (SPEC, "Audio front end"):
+Conventions (REFERENCE, "Audio front end"):
 
 * Waveforms are float32 in [-1, 1], shape ``[T]`` or ``[B, T]``.
 * Mels are natural-log magnitude mels, ``log(max(mel, 1e-5))``, laid out ``[frames, n_mels]``
@@ -38,7 +38,7 @@ _MAGNITUDE_EPS = 1e-18
 
 @dataclasses.dataclass(frozen=True)
 class MelConfig:
-    """Front-end parameters; the defaults are SPEC's (Tacotron 2 / HiFi-GAN at 22,050 Hz)."""
+    """Front-end parameters; the defaults are REFERENCE's (Tacotron 2 / HiFi-GAN at 22,050 Hz)."""
 
     sample_rate: int = 22050
     n_fft: int = 1024

@@ -2,7 +2,7 @@
 discriminators, LSGAN + feature-matching + mel-L1 losses, and the trainer family.
 
 Layouts are ``[B, T, C]`` (channels last); audio is ``[B, T]``. Names follow the paper and
-SPEC. Parameter counts match jik876/hifi-gan exactly (tests/test_hifigan.py).
+REFERENCE. Parameter counts match jik876/hifi-gan exactly (tests/test_hifigan.py).
 
 Deviations from the reference implementation, each deliberate:
 
@@ -229,7 +229,7 @@ class MultiPeriodDiscriminator(nn.Module):
         return [o[0] for o in outs], [o[1] for o in outs]
 
 
-# SPEC's scale discriminator: (out channels, kernel, stride, groups) of each conv before
+# REFERENCE's scale discriminator: (out channels, kernel, stride, groups) of each conv before
 # conv_post.
 MSD_LAYERS = (
     (128, 15, 1, 1),
@@ -243,7 +243,7 @@ MSD_LAYERS = (
 
 
 class DiscriminatorS(nn.Module):
-    """Scale discriminator on audio ``[B, T]``: grouped strided 1-D convs (SPEC's table)."""
+    """Scale discriminator on audio ``[B, T]``: grouped strided 1-D convs (REFERENCE's table)."""
 
     norm: str | None = "weight"
     layers: tuple[tuple[int, int, int, int], ...] = MSD_LAYERS

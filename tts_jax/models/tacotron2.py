@@ -450,7 +450,7 @@ class Tacotron2(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# Losses (SPEC / seed 000)
+# Losses (REFERENCE / seed 000)
 # --------------------------------------------------------------------------------------------
 
 
@@ -530,7 +530,7 @@ def losses(outputs, batch, params, cfg, sample_rate: int, step=0) -> tuple[jax.A
     """Total loss and its terms; ``cfg`` is the config's ``model`` section, ``step`` the
     optimiser step (for the guided-attention decay).
 
-    Mel MSEs are masked to real frames. The stop loss is masked to real frames too (SPEC), or,
+    Mel MSEs are masked to real frames. The stop loss is masked to real frames too (REFERENCE), or,
     with ``stop_loss_on_padding``, also covers each batch's padded frames (target 1), as
     Rayhane-mamah's default ``mask_decoder=False`` and NVIDIA's code do: many more positive
     examples, which teaches small models to stop sooner.

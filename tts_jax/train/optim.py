@@ -14,7 +14,7 @@ def tacotron2_schedule(
     decay_rate: float = 0.5,
     final_value: float = 1e-5,
 ) -> optax.Schedule:
-    """SPEC / Rayhane-mamah: lr = init until ``decay_begin``, then
+    """REFERENCE / Rayhane-mamah: lr = init until ``decay_begin``, then
     ``init * rate ** ((step - begin) / decay_steps)``, clipped below at ``final_value``
     (1e-3 -> 1e-5 around step 310k)."""
     return optax.exponential_decay(
@@ -26,7 +26,7 @@ def tacotron2_schedule(
     )
 
 
-# SPEC's Tacotron 2 values for a config's optim section (same as tacotron2_schedule()).
+# REFERENCE's Tacotron 2 values for a config's optim section (same as tacotron2_schedule()).
 TACOTRON2_SCHEDULE = {
     "schedule": "exponential",
     "learning_rate": 1e-3,
