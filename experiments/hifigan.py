@@ -1,5 +1,5 @@
 """HiFi-GAN configs. ``v1`` / ``v2`` / ``v3``: the paper's generators (Kong et al. 2020,
-table of SPEC) with the full discriminators, batch 16 of 8,192 samples. ``cpu``: a V3-like
+table of REFERENCE) with the full discriminators, batch 16 of 8,192 samples. ``cpu``: a V3-like
 generator with fewer channels and narrower discriminators, to train on 2 CPU cores. ``tiny``:
 tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.gta_dir=DIR``
 (written by ``tts-jax gta``).

@@ -1,4 +1,4 @@
-"""Tacotron 2 configs. ``paper``: SPEC / Shen et al. 2018 sizes (batch 64, r = 1).
+"""Tacotron 2 configs. ``paper``: REFERENCE / Shen et al. 2018 sizes (batch 64, r = 1).
 ``cpu``: narrower, r = 3, so that it aligns on the embedded espeak corpus on 2 CPU cores.
 ``shipped``: ``cpu`` with guided attention, TensorFlow's forget-gate bias and espeak IPA
 input: the recipe of the model in data/. ``tiny``: tests. Same code for all four.

@@ -73,7 +73,7 @@ def test_kl_is_positive_when_distributions_differ(mu_q, lq, mu_p, lp):
 
 
 def _kl_textbook(mu_q, lq, mu_p, lp):
-    """SPEC's formula, literally: log(sp/sq) + (sq^2 - sp^2 + (mp - mq)^2) / (2 sp^2)."""
+    """REFERENCE's formula, literally: log(sp/sq) + (sq^2 - sp^2 + (mp - mq)^2) / (2 sp^2)."""
     sq, sp = jnp.exp(lq), jnp.exp(lp)
     return jnp.log(sp / sq) + (sq**2 - sp**2 + (mu_p - mu_q) ** 2) / (2 * sp**2)
 

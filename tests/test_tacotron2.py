@@ -81,7 +81,7 @@ def test_parameter_difference_with_nvidia():
         # NVIDIA's prenet has no biases.
         "prenet_biases": -2 * 256,
         # NVIDIA's location conv reads previous + cumulative weights without bias; ours reads
-        # the cumulative weights (SPEC) with a bias.
+        # the cumulative weights (REFERENCE) with a bias.
         "location_conv": 2 * 32 * 31 - (32 * 31 + 32),
         # Our energy has the explicit bias b of the paper's formula; NVIDIA's has none.
         "attention_bias": -128,
