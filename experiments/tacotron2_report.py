@@ -84,8 +84,9 @@ def training_minutes(workdir: Path) -> dict[int, float]:
     return minutes
 
 
-def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
-    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``."""
+def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> list[dict]:
+    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``;
+    rows of ``done`` (an earlier call's, same limit and split) are kept, not recomputed."""
     from tts_jax.eval.metrics import mcd_and_f0
     from tts_jax.models.tacotron2 import heldout_synthesis
     from tts_jax.train.loop import checkpoint_manager
@@ -94,8 +95,8 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
     steps = [s for s in mgr.all_steps() if s % every == 0]
     mgr.close()
     minutes = training_minutes(workdir)
-    rows = []
-    for step in steps:
+    rows = [r for r in done if r["step"] in steps]
+    for step in sorted(set(steps) - {r["step"] for r in rows}):
         pairs, diag, synth = heldout_synthesis(workdir, split, limit, step=step)
         mcd = []
         for _, ref, wav in pairs:
@@ -118,7 +119,7 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
             }
         )
         print(f"curve: {rows[-1]}", flush=True)
-    return rows
+    return sorted(rows, key=lambda r: r["step"])
 
 
 def _plot_mcd(rows, floor, path):
@@ -166,7 +167,9 @@ def main() -> None:
     config = load_workdir_config(workdir)
 
     if args.curve_every:
-        rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split)
+        cached = out / "mcd_curve.json"
+        done = json.loads(cached.read_text()) if cached.is_file() else []
+        rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split, done)
         (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
         _plot_mcd(rows, args.floor, out / "mcd_curve.png")
 
