@@ -154,6 +154,7 @@ def main() -> None:
     p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
     p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
     p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
+    p.add_argument("--curve-only", action="store_true", help="only (update) the MCD curve")
     args = p.parse_args()
 
     from tts_jax.cli import load_workdir_config
@@ -172,6 +173,8 @@ def main() -> None:
         rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split, done)
         (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
         _plot_mcd(rows, args.floor, out / "mcd_curve.png")
+        if args.curve_only:
+            return
 
     # 1. Alignment over training.
     curve = eval_curve(workdir)
