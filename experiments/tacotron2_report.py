@@ -84,8 +84,9 @@ def training_minutes(workdir: Path) -> dict[int, float]:
     return minutes
 
 
-def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
-    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``."""
+def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> list[dict]:
+    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``;
+    rows of ``done`` (an earlier call's, same limit and split) are kept, not recomputed."""
     from tts_jax.eval.metrics import mcd_and_f0
     from tts_jax.models.tacotron2 import heldout_synthesis
     from tts_jax.train.loop import checkpoint_manager
@@ -94,8 +95,8 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
     steps = [s for s in mgr.all_steps() if s % every == 0]
     mgr.close()
     minutes = training_minutes(workdir)
-    rows = []
-    for step in steps:
+    rows = [r for r in done if r["step"] in steps]
+    for step in sorted(set(steps) - {r["step"] for r in rows}):
         pairs, diag, synth = heldout_synthesis(workdir, split, limit, step=step)
         mcd = []
         for _, ref, wav in pairs:
@@ -118,7 +119,7 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str) -> list[dict]:
             }
         )
         print(f"curve: {rows[-1]}", flush=True)
-    return rows
+    return sorted(rows, key=lambda r: r["step"])
 
 
 def _plot_mcd(rows, floor, path):
@@ -153,6 +154,7 @@ def main() -> None:
     p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
     p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
     p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
+    p.add_argument("--curve-only", action="store_true", help="only (update) the MCD curve")
     args = p.parse_args()
 
     from tts_jax.cli import load_workdir_config
@@ -166,9 +168,13 @@ def main() -> None:
     config = load_workdir_config(workdir)
 
     if args.curve_every:
-        rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split)
+        cached = out / "mcd_curve.json"
+        done = json.loads(cached.read_text()) if cached.is_file() else []
+        rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split, done)
         (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
         _plot_mcd(rows, args.floor, out / "mcd_curve.png")
+        if args.curve_only:
+            return
 
     # 1. Alignment over training.
     curve = eval_curve(workdir)
