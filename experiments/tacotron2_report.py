@@ -129,7 +129,7 @@ def _plot_mcd(rows, floor, path):
     ax.plot([r["minutes"] for r in rows], [r["mcd_db"] for r in rows], marker="o", label="model")
     if floor:
         ax.axhline(floor, color="gray", linestyle="--", linewidth=0.8, label="Griffin-Lim floor")
-    ax.set_xlabel("training minutes (2 CPU cores)")
+    ax.set_xlabel("training minutes (wall time of the run)")
     ax.set_ylabel("held-out MCD vs espeak (dB)")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -154,7 +154,9 @@ def main() -> None:
     p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
     p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
     p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
-    p.add_argument("--curve-only", action="store_true", help="only (update) the MCD curve")
+    p.add_argument(
+        "--curve-only", action="store_true", help="the two curves only, no held-out evaluation"
+    )
     args = p.parse_args()
 
     from tts_jax.cli import load_workdir_config
@@ -173,14 +175,14 @@ def main() -> None:
         rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split, done)
         (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
         _plot_mcd(rows, args.floor, out / "mcd_curve.png")
-        if args.curve_only:
-            return
 
     # 1. Alignment over training.
     curve = eval_curve(workdir)
     start = args.start_time or _first_event_time(workdir)
     aligned = next((r for r in curve if r["focus"] >= args.focus), None)
     _plot_curve(curve, start, args.focus, out / "alignment_curve.png", save_png)
+    if args.curve_only:
+        return
 
     # 2. Held-out synthesis.
     pairs, diag, synth = heldout_synthesis(workdir, args.split, args.limit)
@@ -228,7 +230,7 @@ def _plot_curve(curve, start, threshold, path, save_png):
     ax.set_ylabel("attention focus (validation)")
     if curve and np.isfinite(start):
         top = ax.secondary_xaxis("top")
-        top.set_xlabel("minutes (2 CPU cores)")
+        top.set_xlabel("minutes since the run started")
         minutes = {s: (r["wall_time"] - start) / 60 for s, r in zip(steps, curve, strict=True)}
         top.set_xticks(steps[:: max(1, len(steps) // 5)])
         top.set_xticklabels([f"{minutes[s]:.0f}" for s in steps[:: max(1, len(steps) // 5)]])

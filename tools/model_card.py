@@ -25,9 +25,7 @@ sys.path.insert(0, str(REPO / "experiments"))
 from tools.report import update_readme  # noqa: E402
 
 
-def machine() -> str:
-    import os
-
+def machine(cores: int) -> str:
     name = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -35,7 +33,7 @@ def machine() -> str:
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
                 break
-    return f"{len(os.sched_getaffinity(0))} cores of an {name} ({platform.machine()}), no GPU"
+    return f"{cores} core{'s' if cores > 1 else ''} of an {name} ({platform.machine()}), no GPU"
 
 
 def scores_table(evals: list[dict], floor: dict | None) -> str:
@@ -70,6 +68,7 @@ def main() -> None:
     p.add_argument("--eval", action="append", default=[], help="eval.json of the model")
     p.add_argument("--floor", help="eval.json of Griffin-Lim copy-synthesis")
     p.add_argument("--readme", type=Path)
+    p.add_argument("--cores", type=int, default=2, help="CPU cores the training run had")
     args = p.parse_args()
 
     from tacotron2_report import training_minutes
@@ -119,7 +118,7 @@ def main() -> None:
         (
             "training",
             f"{meta['step']:,} steps, {trained:.0f} minutes of wall time (compilation and "
-            f"evaluation included) on {machine()}",
+            f"evaluation included) on {machine(args.cores)}",
         ),
         ("source", f"workdir `{meta['source']}`, `tts-jax export --dtype {meta['dtype']}`"),
     ]
