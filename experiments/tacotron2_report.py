@@ -85,14 +85,16 @@ def training_minutes(workdir: Path) -> dict[int, float]:
 
 
 def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> list[dict]:
-    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``;
+    """Held-out MCD (and stop / focus) of every kept checkpoint at a multiple of ``every``
+    and of the newest;
     rows of ``done`` (an earlier call's, same limit and split) are kept, not recomputed."""
     from tts_jax.eval.metrics import mcd_and_f0
     from tts_jax.models.tacotron2 import heldout_synthesis
     from tts_jax.train.loop import checkpoint_manager
 
     mgr = checkpoint_manager(workdir, 1)
-    steps = [s for s in mgr.all_steps() if s % every == 0]
+    kept = mgr.all_steps()
+    steps = [s for s in kept if s % every == 0 or s == max(kept)]  # and the newest
     mgr.close()
     minutes = training_minutes(workdir)
     rows = [r for r in done if r["step"] in steps]
