@@ -94,7 +94,7 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> lis
 
     mgr = checkpoint_manager(workdir, 1)
     kept = mgr.all_steps()
-    steps = [s for s in kept if s % every == 0 or s == max(kept)]  # and the newest
+    steps = [s for s in kept if s % every == 0 or s == max(kept, default=0)]  # + the newest
     mgr.close()
     minutes = training_minutes(workdir)
     rows = [r for r in done if r["step"] in steps]
