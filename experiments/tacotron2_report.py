@@ -124,6 +124,20 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> lis
     return sorted(rows, key=lambda r: r["step"])
 
 
+def _curve_table(rows, limit: int) -> str:
+    lines = [
+        f"| step | training minutes | MCD (dB), {limit} test sentences | ended by stop token | "
+        "focus | duration / espeak's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['step']:,} | {r['minutes']:.0f} | {r['mcd_db']:.2f} | "
+            f"{100 * r['stopped_by_token']:.0f} % | {r['focus']:.3f} | {r['duration_ratio']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def _plot_mcd(rows, floor, path):
     import matplotlib.pyplot as plt
 
@@ -156,6 +170,7 @@ def main() -> None:
     p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
     p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
     p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
+    p.add_argument("--readme", type=Path, help="write the MCD curve's table into this README")
     p.add_argument(
         "--curve-only", action="store_true", help="the two curves only, no held-out evaluation"
     )
@@ -177,6 +192,10 @@ def main() -> None:
         rows = mcd_curve(workdir, args.curve_every, args.curve_limit, args.split, done)
         (out / "mcd_curve.json").write_text(json.dumps(rows, indent=1))
         _plot_mcd(rows, args.floor, out / "mcd_curve.png")
+        if args.readme:
+            from tools.report import update_readme
+
+            update_readme(args.readme, "shipped-curve", _curve_table(rows, args.curve_limit))
 
     # 1. Alignment over training.
     curve = eval_curve(workdir)
