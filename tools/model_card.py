@@ -69,6 +69,7 @@ def main() -> None:
     p.add_argument("--floor", help="eval.json of Griffin-Lim copy-synthesis")
     p.add_argument("--readme", type=Path)
     p.add_argument("--cores", type=int, default=2, help="CPU cores the training run had")
+    p.add_argument("--note", default="", help="a remark on how the run used the machine")
     args = p.parse_args()
 
     from tacotron2_report import training_minutes
@@ -118,7 +119,8 @@ def main() -> None:
         (
             "training",
             f"{meta['step']:,} steps, {trained:.0f} minutes of wall time (compilation and "
-            f"evaluation included) on {machine(args.cores)}",
+            f"evaluation included) on {machine(args.cores)}"
+            + (f"; {args.note}" if args.note else ""),
         ),
         ("source", f"workdir `{meta['source']}`, `tts-jax export --dtype {meta['dtype']}`"),
     ]
