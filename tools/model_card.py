@@ -38,15 +38,14 @@ def machine(cores: int) -> str:
 
 def scores_table(evals: list[dict], floor: dict | None) -> str:
     lines = [
-        "| held-out set | n | ended by stop token | focus | duration / espeak's | "
+        "| model + vocoder, held-out set | n | ended by stop token | focus | duration / espeak's | "
         "MCD (dB) ↓ | PESQ-WB ↑ | STOI ↑ |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in evals:
         a, s = e["meta"]["attention"], e["summary"]
-        name = e["meta"].get("sentences") or f"corpus {e['meta']['split']} split"
         lines.append(
-            f"| {Path(name).name if e['meta'].get('sentences') else name} | {e['utterances']} | "
+            f"| {e['title']} | {e['utterances']} | "
             f"{100 * a['stopped_by_token']:.0f} % | {a['focus']:.3f} | "
             f"{a['duration_ratio']:.3f} | {s['mcd_db']['mean']:.2f} ± {s['mcd_db']['ci95']:.2f} | "
             f"{s['pesq_wb']['mean']:.2f} | {s['stoi']['mean']:.3f} |"
@@ -137,7 +136,9 @@ Against espeak-ng's own reading of each sentence (`tts-jax evaluate --workdir
 data/tacotron2_espeak [--sentences data/heldout_sentences.txt]`): the corpus test split
 (generated sentences, same vocabulary as training), and 30 sentences written by hand, most
 of whose words never occur in the corpus. Focus is the mean largest attention weight of the
-free-running alignment; duration is the total synthesized time over espeak's.
+free-running alignment; duration is the total synthesized time over espeak's. An
+`export_fp32` row is the same checkpoint exported as float32: float16 storage is kept only
+where it scores the same.
 
 {table}
 
