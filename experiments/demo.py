@@ -40,12 +40,11 @@ def run(args: list[str]) -> None:
 def speak_first(out: Path, count: int = 3) -> None:
     """The shipped model on the first ``count`` hand-written held-out sentences."""
     from tts_jax import audio, pretrained
-    from tts_jax.data.corpus import speak
+    from tts_jax.data.corpus import espeak_reference
     from tts_jax.eval import attention
     from tts_jax.eval.metrics import mcd_and_f0
     from tts_jax.models.tacotron2 import read_sentences
     from tts_jax.plotting import alignment_image, mel_image, save_png
-    from tts_jax.text.cleaners import english_cleaners
 
     start = time.time()
     print("\n$ python -c 'from tts_jax import pretrained; tts = pretrained.load(); ...'")
@@ -57,7 +56,7 @@ def speak_first(out: Path, count: int = 3) -> None:
         audio.save_wav(base.with_suffix(".wav"), sp.audio, tts.sample_rate)
         save_png(f"{base}_alignment.png", alignment_image(sp.alignment, sp.text[:80]))
         save_png(f"{base}_mel.png", mel_image({sp.text[:80]: sp.mel}))
-        espeak = speak(english_cleaners(sp.text), sample_rate=tts.sample_rate)
+        espeak = espeak_reference(sp.text, sample_rate=tts.sample_rate)
         mcd = mcd_and_f0(espeak, sp.audio, tts.sample_rate)["mcd_db"]
         print(
             f"  {base}.wav  {sp.text!r}\n"

@@ -49,6 +49,11 @@ def _corpus(tmp, metadata: bytes, samples=2205):
     return str(root)
 
 
+def _train(tmp, *overrides):
+    """``train`` of the tiny frame_lm config in ``tmp`` with ``overrides``."""
+    return ["train", "--config", FRAME_LM, "--workdir", str(tmp), *overrides]
+
+
 def _file(tmp):
     path = tmp / "afile"
     path.write_text("x")
@@ -82,18 +87,11 @@ CASES = {
         "broken.py line 2 cannot be run: SyntaxError",
     ),
     "train.batch_size 0": (
-        lambda t: [
-            "train",
-            "--config",
-            FRAME_LM,
-            "--workdir",
-            str(t / "w"),
-            "--config.train.batch_size=0",
-        ],
+        lambda t: _train(t / "w", "--config.train.batch_size=0"),
         "train.batch_size must be >= 1, got 0",
     ),
     "train --workdir a file": (
-        lambda t: ["train", "--config", FRAME_LM, "--workdir", _file(t)],
+        lambda t: _train(_file(t)),
         "is a file; give a directory",
     ),
     "gta --batch-size 0": (
@@ -153,29 +151,15 @@ CASES = {
         "argument --sample-rate: expected a whole number >= 1, got 0",
     ),
     "train override without '='": (
-        lambda t: ["train", "--config", FRAME_LM, "--workdir", str(t), "--config.train.num_steps"],
+        lambda t: _train(t, "--config.train.num_steps"),
         "override '--config.train.num_steps' needs a value after '='",
     ),
     "train override of the wrong type": (
-        lambda t: [
-            "train",
-            "--config",
-            FRAME_LM,
-            "--workdir",
-            str(t),
-            "--config.train.num_steps=x",
-        ],
+        lambda t: _train(t, "--config.train.num_steps=x"),
         "--config.train.num_steps expects type int (it is 12), got 'x'",
     ),
     "train override of an unknown key": (
-        lambda t: [
-            "train",
-            "--config",
-            FRAME_LM,
-            "--workdir",
-            str(t),
-            "--config.train.num_stepz=3",
-        ],
+        lambda t: _train(t, "--config.train.num_stepz=3"),
         'Did you mean "num_steps"',
     ),
     "vocode with an override": (

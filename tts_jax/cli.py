@@ -116,9 +116,10 @@ def load_config(spec: str, overrides: list[str] = ()):
         return fv.config
     except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
         reason = _plain_message(e)
-        for o in overrides if "invalid literal" in reason or "could not convert" in reason else ():
-            if f"{o.split('=')[0]}=" in reason or o in reason:
-                reason = _explain_override(spec, o) or reason
+        if "invalid literal" in reason or "could not convert" in reason:  # a value of bad type
+            for o in overrides:
+                if o.partition("=")[0] + "=" in reason:  # the override absl names
+                    reason = _explain_override(spec, o) or reason
         raise UserError(f"bad config or override ({spec}): {reason}") from None
     except (SyntaxError, NameError, ImportError) as e:
         syntax = isinstance(e, SyntaxError)

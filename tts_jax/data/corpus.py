@@ -23,13 +23,20 @@ from tts_jax.errors import UserError
 
 
 def speak(normalized_text: str, voice: str = "en-us", rate: int = 160, sample_rate: int = 22050):
-    """One utterance as the corpus has it: espeak at ``rate``, resampled, silence trimmed.
-    Also the reference that synthesised speech of new sentences is scored against."""
+    """One utterance as the corpus has it: espeak at ``rate``, resampled, silence trimmed."""
     from tts_jax import audio, espeak
 
     wav = espeak.synthesize(normalized_text, voice=voice, rate=rate)
     wav = audio.resample(wav, espeak.SAMPLE_RATE, sample_rate)
     return audio.trim_silence(wav, top_db=50.0)
+
+
+def espeak_reference(text: str, voice: str = "en-us", sample_rate: int = 22050):
+    """What the corpus would hold for raw ``text`` (cleaned as the corpus builder cleans it):
+    the reference that synthesised speech of new sentences is scored against."""
+    from tts_jax.text.cleaners import english_cleaners
+
+    return speak(english_cleaners(text), voice, sample_rate=sample_rate)
 
 
 def _speak_chunk(jobs: list[tuple[str, str, str]], wav_dir: str, rate: int, sample_rate: int):

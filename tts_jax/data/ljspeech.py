@@ -210,13 +210,17 @@ def prepare(
     front-end parameters, so a different mel setting builds a new dataset beside the old.
     """
     corpus_dir = Path(corpus_dir)
-    builder = LJSpeechFolder(
-        corpus_dir=corpus_dir,
-        mel=mel,
-        fractions=fractions,
-        data_dir=str(data_dir or _tfds_dir(corpus_dir)),
-        file_format="array_record",
-    )
+
+    def make_builder():
+        return LJSpeechFolder(
+            corpus_dir=corpus_dir,
+            mel=mel,
+            fractions=fractions,
+            data_dir=str(data_dir or _tfds_dir(corpus_dir)),
+            file_format="array_record",
+        )
+
+    builder = make_builder()
     index_path = Path(builder.data_dir) / _INDEX_FILE
     if index_path.is_file():
         built = {i for split in json.loads(index_path.read_text()).values() for i in split["ids"]}
@@ -229,13 +233,7 @@ def prepare(
                 len(listed),
             )
             shutil.rmtree(builder.data_dir)
-            builder = LJSpeechFolder(
-                corpus_dir=corpus_dir,
-                mel=mel,
-                fractions=fractions,
-                data_dir=str(data_dir or _tfds_dir(corpus_dir)),
-                file_format="array_record",
-            )
+            builder = make_builder()
     if not index_path.is_file():
         read_metadata(corpus_dir)  # fail early with a clear message
         builder.download_and_prepare()

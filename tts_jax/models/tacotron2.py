@@ -804,7 +804,7 @@ class Synthesizer:
     and later calls with texts in the same bucket compile never.
 
     ``Synthesizer.from_workdir(DIR)`` loads a training workdir's newest checkpoint, or a model
-    exported by :func:`tts_jax.pretrained.export` (such as the one shipped in data/)."""
+    exported by :func:`export` (``tts-jax export``; the model shipped in data/ is one)."""
 
     def __init__(self, config, variables, step: int):
         from tts_jax.text import TextConfig
@@ -1038,9 +1038,8 @@ def heldout_synthesis(
     diagnostics of the free-running alignment with ``stopped_by_token``.
     """
     from tts_jax import audio
-    from tts_jax.data.corpus import speak
+    from tts_jax.data.corpus import espeak_reference
     from tts_jax.eval import attention
-    from tts_jax.text.cleaners import english_cleaners
     from tts_jax.vocoders import load_vocoder
 
     synth = Synthesizer.from_workdir(workdir, step=step)
@@ -1057,9 +1056,7 @@ def heldout_synthesis(
         texts = sentences[:limit]
         ids = [f"sentence{i:03d}" for i in range(len(texts))]
         voice = config.data.text.get("voice", "en-us")
-        references = [
-            speak(english_cleaners(t), voice, sample_rate=mel_cfg.sample_rate) for t in texts
-        ]
+        references = [espeak_reference(t, voice, mel_cfg.sample_rate) for t in texts]
     vocode = load_vocoder(vocoder, mel_cfg)
     results = synth(texts)
     pairs, diagnostics = [], []

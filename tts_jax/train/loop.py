@@ -181,8 +181,7 @@ def _shapes(tree) -> dict[str, tuple]:
 
 def check_workdir(config: ConfigDict, workdir: Path) -> None:
     """Refuses, before anything in ``workdir`` is written, a workdir whose saved run is of
-    another family, or whose newest checkpoint holds arrays of other names or shapes than
-    ``config`` builds; names the config fields that differ."""
+    another family (:func:`check_checkpoint_shapes` covers a changed model size)."""
     path = workdir / "config.json"
     if not path.is_file():
         return
@@ -198,17 +197,22 @@ def check_workdir(config: ConfigDict, workdir: Path) -> None:
         )
 
 
+def checkpoint_arrays(workdir: Path, step: int):
+    """The tree of array metadata (shape, dtype) that checkpoint ``step`` holds, read from
+    disk without restoring anything."""
+    meta = ocp.StandardCheckpointer().metadata(workdir / "checkpoints" / str(step) / "state")
+    return getattr(meta, "item_metadata", meta).tree
+
+
 def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target_state) -> None:
     """Raises a UserError naming the differing model fields when checkpoint ``step`` was
     written by a model of other shapes than ``target_state`` and the saved config's model
     section differs from ``config``'s (a changed model size). Other shapes under an unchanged
     model section mean a damaged checkpoint: left to :func:`restore_newest_good`."""
-    state_dir = workdir / "checkpoints" / str(step) / "state"
     try:
-        meta = ocp.StandardCheckpointer().metadata(state_dir)
+        saved = _shapes(checkpoint_arrays(workdir, step))
     except Exception:  # noqa: BLE001 - unreadable metadata: a damaged checkpoint, not a mismatch
         return
-    saved = _shapes(getattr(meta, "item_metadata", meta))
     wanted = _shapes(target_state)
     if saved == wanted:
         return
@@ -304,7 +308,7 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
             "train.num_steps must be >= 0 and train.checkpoint_every, train.log_every, "
             "train.eval_every >= 1"
         )
-    if tc.get("max_skipped_steps", 20) < 1:
+    if tc.max_skipped_steps < 1:
         raise UserError("train.max_skipped_steps must be >= 1")
     if tc.batch_size < 1:
         raise UserError(f"train.batch_size must be >= 1, got {tc.batch_size}")
@@ -431,7 +435,7 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
                         _say(is_main, _log_line(step, tc.num_steps, mean, rate))
                     rate.append((step, time.time()))
                     history, t0 = [], time.time()
-                if skipped >= tc.get("max_skipped_steps", 20):
+                if skipped >= tc.max_skipped_steps:
                     raise UserError(
                         f"step {step}: {skipped} updates in a row had a non-finite loss or "
                         f"gradient and were skipped; the run stops without saving (newest "
@@ -523,11 +527,10 @@ def restore_params(workdir: str | Path):
             raise UserError(f"{workdir} has no checkpoint yet (train it first)")
         # Every array onto this process's first device, whatever mesh wrote it (a checkpoint
         # saved on 4 devices reads on 1).
-        meta = ocp.StandardCheckpointer().metadata(workdir / "checkpoints" / str(step) / "state")
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         target = jax.tree.map(
             lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-            getattr(meta, "item_metadata", meta).tree,
+            checkpoint_arrays(workdir, step),
         )
         with jax.ensure_compile_time_eval():
             restored = mgr.restore(
