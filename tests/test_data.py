@@ -4,8 +4,9 @@ import soundfile as sf
 
 from tts_jax import audio
 from tts_jax.data.corpus import build_corpus
-from tts_jax.data.ljspeech import assign_splits, open_corpus, read_metadata
+from tts_jax.data.ljspeech import assign_splits, corpus_splits, open_corpus, read_metadata
 from tts_jax.data.pipeline import AudioSegments, TextMelBatches
+from tts_jax.data.sentences import english_words, generate_sentences
 from tts_jax.errors import UserError
 from tts_jax.text import text_to_ids
 from tts_jax.text.cleaners import english_cleaners
@@ -46,6 +47,57 @@ def test_missing_files_are_reported(tmp_path):
     (tmp_path / "metadata.csv").write_text("A1\n")
     with pytest.raises(UserError, match="expected 'id|text|normalized_text'"):
         read_metadata(tmp_path)
+
+
+def test_extra_words_widen_the_sentences_and_nothing_else():
+    plain = generate_sentences(300, seed=5)
+    assert generate_sentences(300, seed=5, extra_words=()) == plain  # the default corpus holds
+    extra = ["quendle", "blorptastic", "snarfing"]
+    wide = generate_sentences(300, seed=5, extra_words=extra)
+    assert wide == generate_sentences(300, seed=5, extra_words=extra)
+    tokens = [w.strip('.,!?;:"') for s in wide for w in s.lower().split()]
+    share = sum(t.startswith(tuple(extra)) for t in tokens) / len(tokens)
+    assert 0.05 < share < 0.4  # half of the open-class slots, a minority of all words
+    held_out = set(wide[:10])
+    again = generate_sentences(300, seed=5, extra_words=extra, exclude=held_out)
+    assert not held_out & set(again) and len(again) == 300
+    words = english_words(3000)
+    assert {"the", "people", "government"} <= set(words)
+    assert all(w.isalpha() and w.islower() and len(w) >= 3 for w in words)
+
+
+def test_extended_corpus_keeps_the_base_splits(tmp_path, corpus_dir):
+    base = read_metadata(corpus_dir)
+    out = tmp_path / "wide"
+    build_corpus(out, 6, seed=8, workers=1, words=3000, extend=corpus_dir)
+    rows = read_metadata(out)
+    assert rows[: len(base)] == base and len(rows) == len(base) + 6
+    assert not {r.text for r in rows[len(base) :]} & {r.text for r in base}
+    pinned = corpus_splits(out, [r.id for r in rows])
+    assert {r.id: pinned[r.id] for r in base} == assign_splits([r.id for r in base])
+    wide = open_corpus(out)
+    for name in ("validation", "test"):
+        held_out = {i for i, s in assign_splits([r.id for r in base]).items() if s == name}
+        assert held_out <= set(wide.split(name).ids)
+    # A hand edit of splits.csv is seen: the TFDS dataset is rebuilt with the new assignment.
+    moved = next(i for i in wide.split("train").ids)
+    lines = (out / "splits.csv").read_text().splitlines()
+    (out / "splits.csv").write_text(
+        "".join(
+            (f"{moved}|test" if line.startswith(moved + "|") else line) + "\n" for line in lines
+        )
+    )
+    assert moved in open_corpus(out).split("test").ids
+
+
+def test_bad_splits_file_is_named(tmp_path, corpus_dir):
+    ids = [r.id for r in read_metadata(corpus_dir)]
+    (tmp_path / "splits.csv").write_text(f"{ids[0]}|holdout\n")
+    with pytest.raises(UserError, match="line 1: expected 'id|split'"):
+        corpus_splits(tmp_path, ids)
+    (tmp_path / "splits.csv").write_text(f"{ids[0]}|test\n")
+    with pytest.raises(UserError, match="gives no split for 19 utterance"):
+        corpus_splits(tmp_path, ids)
 
 
 def test_split_assignment():

@@ -173,7 +173,11 @@ def cmd_corpus(args) -> int:
     meta = out / "metadata.csv"
     if meta.is_file() and not args.force:
         n = sum(1 for line in meta.read_text().splitlines() if line)
-        if n == args.num_utterances:
+        base = Path(args.extend or out) / "metadata.csv" if args.extend else None
+        expected = args.num_utterances + (
+            sum(1 for line in base.read_text().splitlines() if line) if base else 0
+        )
+        if n == expected:
             print(f"corpus: {out} already has {n} utterances (use --force to rebuild)")
             return 0
         raise UserError(
@@ -181,7 +185,13 @@ def cmd_corpus(args) -> int:
         )
     voices = tuple(v for group in args.voice for v in group.split(",")) or ("en-us",)
     info = build_corpus(
-        out, args.num_utterances, seed=args.seed, voices=voices, workers=args.workers
+        out,
+        args.num_utterances,
+        seed=args.seed,
+        voices=voices,
+        workers=args.workers,
+        words=args.words,
+        extend=args.extend,
     )
     print(
         f"corpus: {info['utterances']} utterances, {info['hours']:.2f} h of audio, "
@@ -529,6 +539,19 @@ def _parser() -> argparse.ArgumentParser:
         help="espeak voice(s), repeatable or comma-separated (default en-us)",
     )
     c.add_argument("--workers", type=_positive_int, default=None)
+    c.add_argument(
+        "--words",
+        type=int,
+        default=0,
+        help="widen the text: half of the noun/adjective/adverb slots draw from English's N "
+        "most frequent words (wordfreq; e.g. 20000); 0: the grammar's own words only",
+    )
+    c.add_argument(
+        "--extend",
+        metavar="CORPUS",
+        help="also hold CORPUS's utterances, pinned to their splits (splits.csv), and add "
+        "--num-utterances new ones (use another --seed)",
+    )
     c.add_argument("--force", action="store_true", help="overwrite an existing corpus")
     c.set_defaults(out_kind="dir", func=cmd_corpus)
 

@@ -31,6 +31,7 @@ from tts_jax.errors import UserError
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.95, 0.025, 0.025)
 _INDEX_FILE = "tts_jax_index.json"
+SPLITS_FILE = "splits.csv"  # optional id|split lines that pin a corpus's splits
 log = logging.getLogger(__name__)
 
 
@@ -105,6 +106,31 @@ def assign_splits(ids: list[str], fractions=DEFAULT_FRACTIONS) -> dict[str, str]
     return out
 
 
+def corpus_splits(corpus_dir: str | Path, ids: list[str], fractions=DEFAULT_FRACTIONS):
+    """The split of each id: as pinned by the corpus's splits.csv if it has one (written by
+    ``tts-jax corpus --extend``; ``fractions`` are then not used), else :func:`assign_splits`."""
+    path = Path(corpus_dir) / SPLITS_FILE
+    if not path.is_file():
+        return assign_splits(ids, fractions)
+    pinned = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        utt_id, sep, split = line.strip().partition("|")
+        if not line.strip():
+            continue
+        if not sep or split not in SPLITS:
+            raise UserError(
+                f"{path} line {n}: expected 'id|split' with split one of {SPLITS}, got {line!r}"
+            )
+        pinned[utt_id] = split
+    missing = [i for i in ids if i not in pinned]
+    if missing:
+        raise UserError(
+            f"{path} gives no split for {len(missing)} utterance(s) of metadata.csv, "
+            f"e.g. {missing[:3]}; list every id once, or delete it to split by id hash"
+        )
+    return {i: pinned[i] for i in ids}
+
+
 def _config_name(mel: audio.MelConfig, fractions) -> str:
     key = json.dumps([dataclasses.asdict(mel), list(fractions)], sort_keys=True)
     return (
@@ -162,7 +188,7 @@ class LJSpeechFolder(tfds.core.ShardBasedBuilder):
 
     def _shard_iterators_per_split(self, dl_manager):
         rows = read_metadata(self._corpus_dir)
-        assignment = assign_splits([r.id for r in rows], self._fractions)
+        assignment = corpus_splits(self._corpus_dir, [r.id for r in rows], self._fractions)
         by_split = {s: [] for s in SPLITS}
         for r in rows:
             by_split[assignment[r.id]].append(r)
@@ -223,11 +249,14 @@ def prepare(
     builder = make_builder()
     index_path = Path(builder.data_dir) / _INDEX_FILE
     if index_path.is_file():
-        built = {i for split in json.loads(index_path.read_text()).values() for i in split["ids"]}
-        listed = {r.id for r in read_metadata(corpus_dir)}
-        if built != listed:  # the corpus was rebuilt (corpus --force) since: a stale cache
+        index = json.loads(index_path.read_text())
+        built = {i: s for s, split in index.items() for i in split["ids"]}
+        rows = read_metadata(corpus_dir)
+        listed = corpus_splits(corpus_dir, [r.id for r in rows], fractions)
+        if built != listed:  # the corpus or its splits were rebuilt since: a stale cache
             logging.getLogger(__name__).warning(
-                "%s was built from another metadata.csv (%d utterances, now %d); rebuilding it",
+                "%s was built from another metadata.csv or splits.csv "
+                "(%d utterances, now %d); rebuilding it",
                 builder.data_dir,
                 len(built),
                 len(listed),

@@ -5,11 +5,19 @@ what the cleaners must handle (cardinals, ordinals, years, dates, times, money, 
 titles such as "Dr." and "St.") and the punctuation that shapes prosody (commas, questions,
 exclamations, colons, semicolons, quotes). The same seed always gives the same list; no two
 sentences in a list are equal; each has 3 to 25 words.
+
+A model that has only heard the grammar's words mumbles on new ones. ``extra_words`` widens
+the text: each noun, adjective and adverb slot then draws from that list half of the time
+(:func:`english_words` gives English's most frequent words, from the wordfreq package).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+from tts_jax.errors import UserError
 
 NOUNS = """
 apple river garden window teacher doctor engine village letter mountain island bottle candle
@@ -136,11 +144,32 @@ def _plural(noun: str) -> str:
     return noun + "s"
 
 
+# The word-class slots that extra words may fill (no part-of-speech tags come with them, so a
+# frequent word may stand where a noun should: the acoustics, not the syntax, are the point).
+_OPEN_CLASSES = (NOUNS, ADJECTIVES, ADVERBS)
+EXTRA_WORD_SHARE = 0.5
+
+
+def english_words(n: int) -> list[str]:
+    """English's ``n`` most frequent words (wordfreq), alphabetic ones of 3+ letters only."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise UserError(
+            "widening the corpus text needs the wordfreq package: pip install 'tts-jax[corpus]'"
+        ) from None
+    return [w for w in wordfreq.top_n_list("en", n) if re.fullmatch(r"[a-z]{3,}", w)]
+
+
 class _Builder:
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, extra_words=()):
         self.rng = rng
+        self.extra = list(extra_words)
 
     def pick(self, words):
+        if self.extra and any(words is c for c in _OPEN_CLASSES):
+            if self.chance(EXTRA_WORD_SHARE):
+                words = self.extra
         return words[self.rng.integers(len(words))]
 
     def chance(self, p: float) -> bool:
@@ -260,10 +289,20 @@ class _Builder:
         )
 
 
-def generate_sentences(n: int, seed: int = 0, min_words: int = 3, max_words: int = 25):
-    """``n`` distinct sentences, deterministic for ``seed``, each ``min_words..max_words`` words."""
+def generate_sentences(
+    n: int,
+    seed: int = 0,
+    min_words: int = 3,
+    max_words: int = 25,
+    extra_words=(),
+    exclude=frozenset(),
+):
+    """``n`` distinct sentences, deterministic for ``seed``, each ``min_words..max_words`` words.
+
+    ``extra_words`` widen the vocabulary (see the module docstring); sentences in ``exclude``
+    (e.g. another corpus's held-out ones) are never returned."""
     rng = np.random.default_rng(seed)
-    builder = _Builder(rng)
+    builder = _Builder(rng, extra_words)
     seen: set[str] = set()
     out: list[str] = []
     attempts = 0
@@ -272,7 +311,7 @@ def generate_sentences(n: int, seed: int = 0, min_words: int = 3, max_words: int
         if attempts > 50 * n + 1000:
             raise RuntimeError(f"could not generate {n} distinct sentences")
         s = " ".join(builder.sentence().split()).replace("..", ".").replace(".?", "?")
-        if not min_words <= len(s.split()) <= max_words or s in seen:
+        if not min_words <= len(s.split()) <= max_words or s in seen or s in exclude:
             continue
         seen.add(s)
         out.append(s)
