@@ -14,7 +14,7 @@ and the comparison of every objective (x seeds), teacher included, is one comman
 (see :func:`get_sweep`; the sweep runner is tts_jax/sweep.py).
 """
 
-from tts_jax.config import base_config
+from tts_jax.config import base_config, check_variant
 
 # The variants compared by the sweep: name -> overrides of model.*.
 VARIANTS = {
@@ -26,7 +26,16 @@ VARIANTS = {
 }
 
 
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "paper": "ClariNet's Gaussian IAF student, 6 flows x 10 layers; the sweep compares objectives",
+    "cpu": "a narrow student distilled from the :cpu teacher, for 2 CPU cores",
+    "tiny": "tests",
+}
+
+
 def get_config(variant: str = "paper"):
+    check_variant(variant, INTENDED_USE)
     c = base_config()
     c.model.family = "clarinet"
     m = c.model
@@ -93,8 +102,6 @@ def get_config(variant: str = "paper"):
             c.train.log_every = 1
             c.train.eval_batches = 1
             c.train.progress = False
-    else:
-        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
     return c
 
 

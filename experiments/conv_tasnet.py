@@ -9,10 +9,18 @@ shallower for 2 CPU cores. ``tiny``: tests. Data: ``tts-jax mixtures`` of a mult
     tts-jax separate --workdir runs/conv_tasnet_cpu --mix MIX.wav --out-dir sep/
 """
 
-from tts_jax.config import base_config
+from tts_jax.config import base_config, check_variant
+
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "paper": "Luo & Mesgarani's best non-causal Conv-TasNet, 4 s segments at 8 kHz",
+    "cpu": "narrower and shallower, for 2 CPU cores",
+    "tiny": "tests",
+}
 
 
 def get_config(variant: str = "paper"):
+    check_variant(variant, INTENDED_USE)
     c = base_config()
     c.model.family = "conv_tasnet"
     m = c.model
@@ -70,6 +78,4 @@ def get_config(variant: str = "paper"):
             c.train.log_every = 1
             c.train.eval_batches = 1
             c.train.progress = False
-    else:
-        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
     return c

@@ -9,7 +9,7 @@ tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.
 
 from ml_collections import config_dict
 
-from tts_jax.config import base_config
+from tts_jax.config import base_config, check_variant
 from tts_jax.models.hifigan import MSD_LAYERS
 
 _GENERATORS = {
@@ -40,7 +40,18 @@ _GENERATORS = {
 }
 
 
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "v1": "Kong et al. 2020 V1 generator (512 channels) with MPD and MSD, batch 16 x 8,192 samples",
+    "v2": "V2: the V1 layout at 128 channels (0.93 M generator parameters)",
+    "v3": "V3: fewer, shorter MRF blocks (1.46 M generator parameters)",
+    "cpu": "V3-like with fewer channels and narrower discriminators, for 2 CPU cores",
+    "tiny": "tests",
+}
+
+
 def get_config(variant: str = "v1"):
+    check_variant(variant, INTENDED_USE)
     c = base_config()
     c.model.family = "hifigan"
     m = c.model
@@ -108,6 +119,4 @@ def get_config(variant: str = "v1"):
             c.train.eval_batches = 1
             c.train.progress = False
             c.optim.learning_rate = 1e-3
-    else:
-        raise ValueError(f"unknown variant {variant!r}; expected v1, v2, v3, cpu or tiny")
     return c

@@ -6,11 +6,20 @@ input: the recipe of the model in data/. ``tiny``: tests. Same code for all four
     tts-jax train --config experiments/tacotron2.py:cpu --workdir runs/tacotron2_cpu
 """
 
-from tts_jax.config import base_config
+from tts_jax.config import base_config, check_variant
 from tts_jax.train.optim import TACOTRON2_SCHEDULE
+
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "paper": "Shen et al. 2018 at paper size (r = 1, batch 64), for accelerators",
+    "cpu": "narrow, r = 3, batch 16: the embedded espeak corpus on 2 CPU cores",
+    "shipped": ":cpu + guided attention, forget-gate bias, IPA input: the model in data/",
+    "tiny": "tests",
+}
 
 
 def get_config(variant: str = "paper"):
+    check_variant(variant, INTENDED_USE)
     c = base_config()
     c.model.family = "tacotron2"
     m = c.model
@@ -111,8 +120,4 @@ def get_config(variant: str = "paper"):
             c.train.progress = False
             c.data.num_buckets = 3
             c.data.max_frames = 1000
-    else:
-        raise ValueError(
-            f"unknown variant {variant!r}; expected 'paper', 'cpu', 'shipped' or 'tiny'"
-        )
     return c

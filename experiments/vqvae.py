@@ -6,10 +6,18 @@ gives VQ-VAE-2, ``--config.model.ema=True`` the EMA codebook (decay 0.99).
     tts-jax train --config experiments/vqvae.py:cpu --workdir runs/vqvae_cpu
 """
 
-from tts_jax.config import base_config
+from tts_jax.config import base_config, check_variant
+
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "paper": "VQ-VAE on log-mels: codebook 512 x 64, frames x4 downsampled (levels=2: VQ-VAE-2)",
+    "cpu": "a smaller encoder and decoder for 2 CPU cores",
+    "tiny": "tests",
+}
 
 
 def get_config(variant: str = "paper"):
+    check_variant(variant, INTENDED_USE)
     c = base_config()
     c.model.family = "vqvae"
     m = c.model
@@ -56,6 +64,4 @@ def get_config(variant: str = "paper"):
             c.train.eval_batches = 1
             c.train.progress = False
             c.data.num_buckets = 3
-    else:
-        raise ValueError(f"unknown variant {variant!r}; expected paper, cpu or tiny")
     return c

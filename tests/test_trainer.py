@@ -230,3 +230,32 @@ def test_train_runs_from_another_directory(tmp_path, corpus_dir):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "w" / "checkpoints" / "2").is_dir()
+
+
+def test_configs_lists_every_variant_with_its_parameter_count(capsys):
+    """`tts-jax configs`: one line per variant of every config file, with the parameter
+    counts the papers publish where they do (HiFi-GAN Table 1: V1 13.92 M, V2 0.92 M,
+    V3 1.46 M; Conv-TasNet's best non-causal model: 5.05 M)."""
+    assert main(["configs"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[:-1]}
+    files = [p for p in (REPO / "experiments").glob("*.py") if "INTENDED_USE" in p.read_text()]
+    expected = {f"experiments/{p.name}:{v}" for p in files for v in _uses(p)}
+    assert set(lines) == expected and len(files) >= 7
+    published = {"hifigan.py:v1": 13.92, "hifigan.py:v2": 0.92, "hifigan.py:v3": 1.46}
+    published["conv_tasnet.py:paper"] = 5.05
+    for spec, millions in published.items():
+        shown = float(lines[f"experiments/{spec}"].replace(" * ", " ").split()[2])
+        assert abs(shown - millions) < 0.011, (spec, shown)  # 2-decimal rounding
+    assert lines["experiments/tacotron2.py:paper"].split()[1] == "*"  # the default variant
+    with pytest.raises(Exception, match="expected one of paper, cpu, shipped, tiny"):
+        load_config("experiments/tacotron2.py:huge")
+
+
+def _uses(path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "INTENDED_USE":
+            return [k.value for k in node.value.keys]
+    raise AssertionError(path)

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from tts_jax.errors import UserError
@@ -152,6 +153,63 @@ OVERRIDES_HELP = (
 )
 
 
+def config_catalog() -> list[dict]:
+    """Every variant of every experiment config (``experiments/*.py`` with an INTENDED_USE
+    table, read from the project folder): spec, whether it is the file's default, its use."""
+    import importlib.util
+    import inspect
+
+    rows = []
+    for path in sorted((PROJECT / "experiments").glob("*.py")):
+        if "INTENDED_USE = {" not in path.read_text(encoding="utf-8"):
+            continue  # a script, not a config file
+        spec = importlib.util.spec_from_file_location(f"_tts_jax_config_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        default = inspect.signature(module.get_config).parameters["variant"].default
+        for variant, use in module.INTENDED_USE.items():
+            rows.append(
+                {
+                    "spec": f"experiments/{path.name}:{variant}",
+                    "default": variant == default,
+                    "use": use,
+                }
+            )
+    return rows
+
+
+def _catalog_help() -> str:
+    lines = [f"  {r['spec']:<34} {r['use']}" for r in config_catalog()]
+    return "configs (`tts-jax configs` adds their families and parameter counts):\n" + "\n".join(
+        lines
+    )
+
+
+def _format_params(parts: dict[str, int]) -> str:
+    """``{"generator": 13926017, "discriminators": 70724591}`` -> '13.93 M (+ discriminators
+    70.72 M)': the first part is the model that is used after training."""
+
+    def size(n: int) -> str:
+        return f"{n / 1e6:.2f} M" if n >= 10_000 else f"{n / 1e3:.1f} k"
+
+    (_, head), *rest = parts.items()
+    extra = ", ".join(f"{k} {size(v)}" for k, v in rest)
+    return size(head) + (f" (+ {extra})" if extra else "")
+
+
+def cmd_configs(args) -> int:
+    from tts_jax.train.family import get_family
+
+    for row in config_catalog():
+        config = load_config(row["spec"])
+        family = get_family(config.model.family)
+        params = _format_params(family.param_count(config)) if family.param_count else "?"
+        mark = "*" if row["default"] else " "
+        print(f"{row['spec']:<34}{mark} {config.model.family:<11} {params:<34} {row['use']}")
+    print("* the file's default variant (FILE.py alone); parameters are the trained ones")
+    return 0
+
+
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     for a in argv:
         if a.startswith("--config.") and "=" not in a:
@@ -222,7 +280,11 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tts-jax train", epilog=OVERRIDES_HELP)
+    parser = argparse.ArgumentParser(
+        prog="tts-jax train",
+        epilog=textwrap.fill(OVERRIDES_HELP, 88) + "\n\n" + _catalog_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", required=True, help="experiments/NAME.py[:VARIANT]")
     parser.add_argument("--workdir", required=True)
     parser.add_argument(
@@ -561,6 +623,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prepare)
 
     sub.add_parser("train", help="train: --config FILE[:VARIANT] --workdir DIR [--config.x=v]")
+    cf = sub.add_parser("configs", help="list every config and variant: family, parameters, use")
+    cf.set_defaults(out_kind=None, func=cmd_configs)
 
     s = sub.add_parser(
         "synthesize", help="text to speech (the shipped model, or a trained --workdir)"

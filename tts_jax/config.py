@@ -11,6 +11,12 @@ from __future__ import annotations
 from ml_collections import ConfigDict, config_dict
 
 
+def check_variant(variant: str, intended_use: dict[str, str]) -> None:
+    """A config file's ``get_config(variant)`` accepts the keys of its ``INTENDED_USE``."""
+    if variant not in intended_use:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(intended_use)}")
+
+
 def base_config() -> ConfigDict:
     c = ConfigDict()
     c.seed = 0

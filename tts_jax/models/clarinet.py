@@ -40,7 +40,7 @@ from tts_jax import distributions as D
 from tts_jax.data.inputs import audio_segment_example
 from tts_jax.errors import UserError
 from tts_jax.models import wavenet as W
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 OBJECTIVES = ("reverse", "reverse_reg", "forward_reg", "reverse_mc")
@@ -130,9 +130,12 @@ class Student(nn.Module):
         return maps
 
 
-def build_student(config) -> Student:
-    """The student of ``config``; its conditioner has the teacher's strides (it is a copy)."""
+def build_student(config, upsample_strides=None) -> Student:
+    """The student of ``config``; its conditioner has the teacher's strides (it is a copy),
+    read from the teacher's workdir unless given."""
     m = config.model
+    if upsample_strides is None:
+        upsample_strides = tuple(teacher_config(config).model.upsample_strides)
     return Student(
         flows=m.flows,
         layers=m.student_layers,
@@ -141,7 +144,7 @@ def build_student(config) -> Student:
         skip_channels=m.student_channels,
         kernel_size=m.student_kernel_size,
         front_kernel=m.student_front_kernel,
-        upsample_strides=tuple(teacher_config(config).model.upsample_strides),
+        upsample_strides=upsample_strides,
     )
 
 
@@ -325,12 +328,26 @@ def eval_step(config):
     return step
 
 
+def param_count(config) -> dict[str, int]:
+    """The student's flows. Its mel upsampler is the teacher's, counted with the teacher and
+    left out here, so one stride stands in for the teacher's (no teacher workdir needed)."""
+    batch = audio_segment_example(config)
+    audio, mel = jnp.asarray(batch["audio"]), jnp.asarray(batch["mels"])
+    student = build_student(config, upsample_strides=(config.data.hop_length,))
+    init = lambda: student.init(jax.random.key(0), audio, mel)  # noqa: E731
+    shapes = jax.eval_shape(init)["params"]
+    total = count_params(init)
+    upsampler = sum(int(x.size) for x in jax.tree.leaves(shapes.get("upsampler", {})))
+    return {"student": total - upsampler}
+
+
 FAMILY = Family(
     name="clarinet",
     make_data=W.make_data,  # the teacher's audio segments
     init_state=init_state,
     train_step=train_step,
     eval_step=eval_step,
+    param_count=param_count,
 )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from tts_jax.nn.conv import conv_transpose_1d
 from tts_jax.nn.separable import DepthwiseSeparableConv1d, PReLU
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 
 
 class GlobalLayerNorm(nn.Module):
@@ -299,12 +299,18 @@ def eval_step(config):
     return step
 
 
+def param_count(config) -> dict[str, int]:
+    mixture = jnp.zeros((1, 4 * config.model.filter_length))
+    return {"model": count_params(lambda: build_model(config).init(jax.random.key(0), mixture))}
+
+
 FAMILY = Family(
     name="conv_tasnet",
     make_data=make_data,
     init_state=init_state,
     train_step=train_step,
     eval_step=eval_step,
+    param_count=param_count,
 )
 
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tts_jax.data.inputs import text_mel_data
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.state import TrainState, make_train_step
 
@@ -117,6 +117,12 @@ def eval_summaries(config, state, batch):
     return {"images": {"mel": mel_image({"target": target, "one-step prediction": pred})}}
 
 
+def param_count(config) -> dict[str, int]:
+    mels = jnp.zeros((1, 8, config.data.n_mels))
+    rngs = {"params": jax.random.key(0), "dropout": jax.random.key(0)}
+    return {"model": count_params(lambda: _model(config).init(rngs, mels, train=False))}
+
+
 FAMILY = Family(
     name="frame_lm",
     make_data=make_data,
@@ -124,4 +130,5 @@ FAMILY = Family(
     train_step=train_step,
     eval_step=eval_step,
     eval_summaries=eval_summaries,
+    param_count=param_count,
 )

@@ -39,7 +39,7 @@ from tts_jax.nn.conv import (
     normal_init,
     torch_weight_norm_init,
 )
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.state import skip_if_nonfinite
 from tts_jax.vocoders import TrainedVocoder, workdir_config
@@ -585,6 +585,20 @@ def eval_summaries(config, state, batch):
     }
 
 
+def param_count(config) -> dict[str, int]:
+    """The generator as the paper counts it (weight norm folded), and the discriminators
+    (MPD and MSD)."""
+    batch = audio_segment_example(config)
+    mels, wav = jnp.asarray(batch["mels"]), jnp.asarray(batch["audio"])
+    key = jax.random.key(0)
+    mpd, msd = build_discriminators(config)
+    return {
+        "generator": count_params(lambda: build_generator(config, folded=True).init(key, mels)),
+        "discriminators": count_params(lambda: mpd.init(key, wav))
+        + count_params(lambda: msd.init(key, wav)),
+    }
+
+
 FAMILY = Family(
     name="hifigan",
     make_data=make_data,
@@ -592,6 +606,7 @@ FAMILY = Family(
     train_step=train_step,
     eval_step=eval_step,
     eval_summaries=eval_summaries,
+    param_count=param_count,
 )
 
 

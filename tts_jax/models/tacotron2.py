@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tts_jax.nn.zoneout import ZoneoutLSTMCell, add_forget_bias
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 
 _NEG_INF = -1e9
 
@@ -991,6 +991,15 @@ def export_gta(workdir, out_dir, split_name: str = "train", batch_size: int = 16
     return index
 
 
+def param_count(config) -> dict[str, int]:
+    frames = 12 * config.model.reduction
+    rngs = {k: jax.random.key(0) for k in ("params", "dropout", "zoneout")}
+    ids, n = jnp.zeros((1, 8), jnp.int32), jnp.array([8])
+    mels, f = jnp.zeros((1, frames, config.data.n_mels)), jnp.array([frames])
+    init = lambda: build_model(config).init(rngs, ids, n, mels, f, train=False)  # noqa: E731
+    return {"model": count_params(init)}
+
+
 FAMILY = Family(
     name="tacotron2",
     make_data=make_data,
@@ -999,6 +1008,7 @@ FAMILY = Family(
     eval_step=eval_step,
     eval_summaries=eval_summaries,
     synthesize=synthesize,
+    param_count=param_count,
 )
 
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from tts_jax.errors import UserError
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 
 
 class VectorQuantizer(nn.Module):
@@ -374,6 +374,11 @@ def eval_summaries(config, state, batch):
     }
 
 
+def param_count(config) -> dict[str, int]:
+    mels = jnp.zeros((1, 64, config.data.n_mels))
+    return {"model": count_params(lambda: build_model(config).init(jax.random.key(0), mels))}
+
+
 FAMILY = Family(
     name="vqvae",
     make_data=make_data,
@@ -381,6 +386,7 @@ FAMILY = Family(
     train_step=train_step,
     eval_step=eval_step,
     eval_summaries=eval_summaries,
+    param_count=param_count,
 )
 
 

@@ -26,7 +26,7 @@ from jax import lax
 
 from tts_jax.data.inputs import audio_segment_data, audio_segment_example
 from tts_jax.distributions import LOG_SCALE_MIN, bound
-from tts_jax.train.family import Family
+from tts_jax.train.family import Family, count_params
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 _DIMS = ("NWC", "WIO", "NWC")
@@ -371,12 +371,20 @@ def eval_step(config):
     return step
 
 
+def param_count(config) -> dict[str, int]:
+    batch = audio_segment_example(config)
+    audio, mel = jnp.asarray(batch["audio"]), jnp.asarray(batch["mels"])
+    init = lambda: build_model(config).init(jax.random.key(0), audio, mel)  # noqa: E731
+    return {"model": count_params(init)}
+
+
 FAMILY = Family(
     name="wavenet",
     make_data=make_data,
     init_state=init_state,
     train_step=train_step,
     eval_step=eval_step,
+    param_count=param_count,
 )
 
 

@@ -41,6 +41,18 @@ class Family:
     eval_summaries: Callable[[Any, Any, dict], dict] | None = None
     # (config, argparse args of `tts-jax synthesize`) -> None; text-to-speech families only
     synthesize: Callable[[Any, Any], None] | None = None
+    # (config) -> {part: number of trained parameters}, from shapes alone (`tts-jax configs`)
+    param_count: Callable[[Any], dict[str, int]] | None = None
+
+
+def count_params(init: Callable[[], Any]) -> int:
+    """Parameters in ``init()["params"]`` (a flax ``Module.init`` call), from shapes alone:
+    ``init`` is traced with :func:`jax.eval_shape`, so nothing is computed or allocated."""
+    import jax
+    import numpy as np
+
+    shapes = jax.eval_shape(init)["params"]
+    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(shapes)))
 
 
 def get_family(name: str) -> Family:
