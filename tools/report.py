@@ -2,6 +2,7 @@
 
     python tools/report.py eval runs/eval/*/eval.json [--readme README.md --section NAME]
     python tools/report.py bench runs/bench/results.jsonl [--readme README.md --section NAME]
+    python tools/report.py configs [--readme README.md --section configs]
 
 With --readme, the table replaces what stands between ``<!-- BEGIN report:NAME -->`` and
 ``<!-- END report:NAME -->`` in the README; otherwise it is printed.
@@ -18,6 +19,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tts_jax.eval.evaluate import markdown_table  # noqa: E402
+
+
+def configs_table() -> str:
+    from tts_jax.cli import config_table
+
+    lines = ["| config | family | parameters | intended use |", "|---|---|---|---|"]
+    for r in config_table():
+        spec = f"`{r['spec']}`" + (" (default)" if r["default"] else "")
+        lines.append(f"| {spec} | {r['family']} | {r['params']} | {r['use']} |")
+    return "\n".join(lines)
 
 
 def eval_table(paths: list[str]) -> str:
@@ -77,12 +88,13 @@ def update_readme(readme: Path, section: str, table: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=["eval", "bench"])
-    p.add_argument("paths", nargs="+")
+    p.add_argument("kind", choices=["eval", "bench", "configs"])
+    p.add_argument("paths", nargs="*")
     p.add_argument("--readme")
     p.add_argument("--section")
     args = p.parse_args()
-    table = eval_table(args.paths) if args.kind == "eval" else bench_table(args.paths)
+    tables = {"eval": eval_table, "bench": bench_table, "configs": lambda _: configs_table()}
+    table = tables[args.kind](args.paths)
     if args.readme:
         if not args.section:
             sys.exit("--readme needs --section")

@@ -197,15 +197,23 @@ def _format_params(parts: dict[str, int]) -> str:
     return size(head) + (f" (+ {extra})" if extra else "")
 
 
-def cmd_configs(args) -> int:
+def config_table() -> list[dict]:
+    """:func:`config_catalog` rows with each variant's family and parameter count."""
     from tts_jax.train.family import get_family
 
+    rows = []
     for row in config_catalog():
         config = load_config(row["spec"])
         family = get_family(config.model.family)
         params = _format_params(family.param_count(config)) if family.param_count else "?"
+        rows.append({**row, "family": config.model.family, "params": params})
+    return rows
+
+
+def cmd_configs(args) -> int:
+    for row in config_table():
         mark = "*" if row["default"] else " "
-        print(f"{row['spec']:<34}{mark} {config.model.family:<11} {params:<34} {row['use']}")
+        print(f"{row['spec']:<34}{mark} {row['family']:<11} {row['params']:<34} {row['use']}")
     print("* the file's default variant (FILE.py alone); parameters are the trained ones")
     return 0
 
