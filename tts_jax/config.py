@@ -53,6 +53,9 @@ def base_config() -> ConfigDict:
     # Non-finite loss or gradient: the update is skipped (counted as "skipped"); this many in
     # a row stop the run with an error, nothing non-finite saved.
     c.train.max_skipped_steps = 20
+    # "bfloat16": mixed precision, bf16 compute over float32 parameters and optimiser state
+    # (tts_jax/train/precision.py); evaluation and inference stay float32.
+    c.train.compute_dtype = "float32"
 
     c.optim = ConfigDict()
     c.optim.name = "adam"  # adam | adamw

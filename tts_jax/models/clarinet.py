@@ -41,6 +41,7 @@ from tts_jax.data.inputs import audio_segment_example
 from tts_jax.errors import UserError
 from tts_jax.models import wavenet as W
 from tts_jax.train.family import Family, count_params
+from tts_jax.train.precision import cast_floating, compute_dtype
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
 OBJECTIVES = ("reverse", "reverse_reg", "forward_reg", "reverse_mc")
@@ -269,15 +270,18 @@ def train_step(config):
     cfg_stft = stft_config(config.data.sample_rate)
     freeze = config.model.freeze_conditioner
     w_stft = config.model.stft_weight
+    dtype = compute_dtype(config.train.compute_dtype)
 
     def loss_fn(params, model_state, batch, rng):
-        teacher_params = jax.lax.stop_gradient(model_state["teacher"])
+        # The frozen teacher runs in the compute dtype too (it is state, which mixed
+        # precision does not cast).
+        teacher_params = cast_floating(jax.lax.stop_gradient(model_state["teacher"]), dtype)
         if freeze:
             params = dict(params, upsampler=jax.lax.stop_gradient(params["upsampler"]))
         y = batch["audio"]
         mel = W.normalize_mel(batch["mels"], tconfig)
         z_rng, mc_rng = jax.random.split(rng)
-        z = jax.random.normal(z_rng, y.shape)
+        z = jax.random.normal(z_rng, y.shape, y.dtype)
         x, mu_q, log_q = student.apply({"params": params}, z, mel)
         mu_p, log_p = teacher.apply({"params": teacher_params}, x, mel)
         # q(x_t | z_<t) against the teacher's p(x_t | x_<t), its output at t - 1.
@@ -285,7 +289,7 @@ def train_step(config):
             config, mu_q[:, 1:], log_q[:, 1:], mu_p[:, :-1], log_p[:, :-1], mc_rng
         )
         loss = objective(config, terms)
-        frame = stft_loss(x, y, cfg_stft)
+        frame = stft_loss(x.astype(jnp.float32), y.astype(jnp.float32), cfg_stft)  # FFT: f32
         metrics = dict(terms, stft=frame, distill=loss)
         metrics["teacher_nll_of_student"] = jnp.mean(
             D.gaussian_nll(x[:, 1:], mu_p[:, :-1], log_p[:, :-1], config.model.log_scale_min)
@@ -296,7 +300,7 @@ def train_step(config):
         metrics["nonfinite"] = 1.0 - jnp.isfinite(total).astype(jnp.float32)
         return total, (metrics, model_state)
 
-    return make_train_step(loss_fn, schedule)
+    return make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
 
 def eval_step(config):

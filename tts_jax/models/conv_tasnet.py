@@ -277,7 +277,7 @@ def train_step(config):
         score, _ = pit_si_snr(estimates, batch["sources"])
         return -jnp.mean(score), ({"si_snr": jnp.mean(score)}, model_state)
 
-    return make_train_step(loss_fn, schedule)
+    return make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
 
 def si_snr_improvement(estimates, sources, mixture):

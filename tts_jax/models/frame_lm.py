@@ -89,7 +89,7 @@ def train_step(config):
         loss = masked_mse(pred, batch["mels"], batch["mel_mask"])
         return loss, ({"mse": loss}, {"batch_stats": updates["batch_stats"]})
 
-    return make_train_step(loss_fn, schedule)
+    return make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
 
 def eval_step(config):

@@ -41,6 +41,7 @@ from tts_jax.nn.conv import (
 )
 from tts_jax.train.family import Family, count_params
 from tts_jax.train.optim import make_optimizer
+from tts_jax.train.precision import cast_floating, compute_dtype, like
 from tts_jax.train.state import skip_if_nonfinite
 from tts_jax.vocoders import TrainedVocoder, workdir_config
 
@@ -457,25 +458,32 @@ def train_step(config):
     mel_cfg = loss_mel_config(config)
     tx, schedule = optimizer(config)  # same hyperparameters, separate states for G and D
     w_mel, w_fm = config.model.mel_loss_weight, config.model.feature_loss_weight
+    dtype = compute_dtype(config.train.compute_dtype)  # networks run in it, losses in float32
+
+    def low(tree):
+        return cast_floating(tree, dtype)
 
     def step(state: GANState, batch):
         y, mels = batch["audio"], batch["mels"]
         n = y.shape[0]
         if y.shape[1] != mels.shape[1] * gen.hop:
             raise ValueError(f"audio {y.shape} does not match mels {mels.shape} x hop {gen.hop}")
-        y_hat, gen_vjp = jax.vjp(lambda p: gen.apply({"params": p}, mels), state.gen_params)
+        y_hat, gen_vjp = jax.vjp(
+            lambda p: gen.apply({"params": low(p)}, low(mels)).astype(jnp.float32),
+            state.gen_params,
+        )
 
         # --- discriminators: real and generated in one batch.
         both = jnp.concatenate([y, jax.lax.stop_gradient(y_hat)], axis=0)
 
         def d_loss_fn(disc_params):
             logits, _, stats = _discriminate(
-                mpd, msd, disc_params, state.disc_stats, both, update_stats=True
+                mpd, msd, low(disc_params), state.disc_stats, low(both), update_stats=True
             )
-            real, fake = _split_batch(logits, n)
+            real, fake = _split_batch(cast_floating(logits, jnp.float32), n)
             loss_p, _, _ = discriminator_loss(real[0], fake[0])
             loss_s, _, _ = discriminator_loss(real[1], fake[1])
-            return loss_p + loss_s, (loss_p, loss_s, stats)
+            return loss_p + loss_s, (loss_p, loss_s, like(stats, state.disc_stats))
 
         (d_loss, (d_loss_p, d_loss_s, disc_stats)), d_grads = jax.value_and_grad(
             d_loss_fn, has_aux=True
@@ -486,8 +494,9 @@ def train_step(config):
         # --- generator against the updated discriminators.
         def g_loss_fn(y_hat):
             logits, fmaps, _ = _discriminate(
-                mpd, msd, disc_params, disc_stats, jnp.concatenate([y, y_hat]), False
+                mpd, msd, low(disc_params), disc_stats, low(jnp.concatenate([y, y_hat])), False
             )
+            logits, fmaps = cast_floating((logits, fmaps), jnp.float32)
             (_, fake_l), (real_f, fake_f) = _split_batch(logits, n), _split_batch(fmaps, n)
             real_f = jax.lax.stop_gradient(real_f)
             adv_p, _ = generator_loss(fake_l[0])

@@ -695,7 +695,7 @@ def train_step(config):
         )
         return loss, (terms, {"batch_stats": updates["batch_stats"]})
 
-    step_fn = make_train_step(loss_fn, schedule)
+    step_fn = make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
     def train_step(state, batch):  # the loss sees the step (guided-attention decay)
         return step_fn(state, dict(batch, step=state.step))

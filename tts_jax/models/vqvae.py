@@ -340,7 +340,7 @@ def train_step(config):
         }
         return total, (metrics, dict(new_state))
 
-    return make_train_step(loss_fn, schedule)
+    return make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
 
 def eval_step(config):

@@ -102,6 +102,9 @@ class ConditionUpsampler(nn.Module):
         return x[..., 0]
 
 
+SQRT_HALF = 0.5**0.5  # a Python float: weakly typed, so bfloat16 stays bfloat16
+
+
 class ResidualBlock(nn.Module):
     """Gated dilated causal conv: ``z = tanh(W_f x + V_f c) * sigmoid(W_g x + V_g c)``;
     returns ``((x + W_r z) * sqrt(0.5), W_s z)``."""
@@ -126,7 +129,7 @@ class ResidualBlock(nn.Module):
         h = h + self.cond(c)
         f, g = jnp.split(h, 2, axis=-1)
         z = jnp.tanh(f) * jax.nn.sigmoid(g)
-        return (x + self.res(z)) * np.sqrt(0.5), self.skip(z)
+        return (x + self.res(z)) * SQRT_HALF, self.skip(z)
 
 
 class WaveNet(nn.Module):
@@ -347,7 +350,7 @@ def train_step(config):
         )
         return nll, ({"nll": nll}, model_state)
 
-    return make_train_step(loss_fn, schedule)
+    return make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
 
 def eval_step(config):

@@ -110,6 +110,9 @@ class ConvKernel(nn.Module):
             (self.kernel_size, x.shape[-1] // self.groups, self.features),
         )
         bias = self.param("bias", self.bias_init, (self.features,))
+        # flax's rule: compute in the promoted dtype (a float32 spectral-norm kernel meeting a
+        # bfloat16 input under mixed precision runs in float32).
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
         y = conv1d(x, kernel, self.stride, self.dilation, self.groups, self.padding, self.impl)
         return y + bias
 
@@ -209,6 +212,7 @@ class TransposedKernel(nn.Module):
             (self.kernel_size, c_in, self.features),
         )
         bias = self.param("bias", default_bias, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
         y = conv_transpose_1d(x, kernel, self.stride, self.padding, self.method)
         return y + bias
 

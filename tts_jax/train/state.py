@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from tts_jax.train.precision import mixed_precision
+
 
 class TrainState(struct.PyTreeNode):
     step: jax.Array  # int32 scalar: optimiser updates done
@@ -49,13 +51,18 @@ def skip_if_nonfinite(old, new, finite, metrics: dict):
     return kept.replace(step=new.step), metrics
 
 
-def make_train_step(loss_fn: LossFn, schedule: optax.Schedule | None = None):
+def make_train_step(
+    loss_fn: LossFn, schedule: optax.Schedule | None = None, compute_dtype: str = "float32"
+):
     """A pure ``(state, batch) -> (state, metrics)`` step: one gradient update on ``loss_fn``,
     skipped when the loss or a gradient is not finite (:func:`skip_if_nonfinite`).
+    ``compute_dtype`` "bfloat16": mixed precision (:mod:`tts_jax.train.precision`).
 
     The step's randomness (dropout, zoneout) is ``fold_in(state.rng, state.step)``: a resumed
     run draws exactly what an uninterrupted one would.
     """
+
+    loss_fn = mixed_precision(loss_fn, compute_dtype)
 
     def train_step(state: TrainState, batch: dict):
         rng = jax.random.fold_in(state.rng, state.step)
