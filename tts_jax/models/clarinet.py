@@ -281,10 +281,13 @@ def train_step(config):
         y = batch["audio"]
         mel = W.normalize_mel(batch["mels"], tconfig)
         z_rng, mc_rng = jax.random.split(rng)
-        z = jax.random.normal(z_rng, y.shape, y.dtype)
+        z = jax.random.normal(z_rng, y.shape).astype(y.dtype)  # the same draw in any dtype
         x, mu_q, log_q = student.apply({"params": params}, z, mel)
         mu_p, log_p = teacher.apply({"params": teacher_params}, x, mel)
         # q(x_t | z_<t) against the teacher's p(x_t | x_<t), its output at t - 1.
+        # The KL and its terms in float32 (under mixed precision the networks alone run in
+        # bfloat16: differences of log-scales lose too much in 8 mantissa bits).
+        mu_q, log_q, mu_p, log_p = (a.astype(jnp.float32) for a in (mu_q, log_q, mu_p, log_p))
         terms = distillation_terms(
             config, mu_q[:, 1:], log_q[:, 1:], mu_p[:, :-1], log_p[:, :-1], mc_rng
         )
