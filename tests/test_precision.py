@@ -2,9 +2,11 @@
 from the same state on the same batch gives the float32 step's loss and gradient norm within
 a stated tolerance, and the parameters and optimiser state stay float32.
 
-Tolerance: bfloat16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %); the losses
-below sum many rounded terms through deep networks, and 3 % relative bounds what we measured
-on these tiny models (0.0-1.2 %), so a step that ran in the wrong dtype or lost a term fails.
+Tolerances: bfloat16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %). Measured on
+these tiny models (2-core x86 CPU, `pytest -s` prints them): losses within 0.5 % of float32,
+gradient norms within 3.0 % (Tacotron 2 +2.96 %, Conv-TasNet +2.95 %, HiFi-GAN +2.30 %).
+We allow 2 % and 6 %: a step that ran in the wrong dtype, drew other noise or lost a term
+misses by far more.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tts_jax.train.family import get_family
 from tts_jax.train.precision import cast_floating, like
 from tts_jax.train.state import TrainState
 
-TOLERANCE = 0.03
+TOLERANCE = {"loss": 0.02, "grad_norm": 0.06}
 LOSS_AND_GRAD = {  # family -> (loss metric, gradient-norm metric)
     "hifigan": ("loss", "gen/grad_norm"),
 }
@@ -54,9 +56,10 @@ def _check(config, state, batch):
     out = _steps(config, state, batch)
     loss_key, grad_key = LOSS_AND_GRAD.get(config.model.family, ("loss", "grad_norm"))
     (_, m32), (s16, m16) = out["float32"], out["bfloat16"]
-    for key in (loss_key, grad_key):
+    for key, tolerance in zip((loss_key, grad_key), TOLERANCE.values(), strict=True):
         a, b = float(m32[key]), float(m16[key])
-        assert np.isfinite(b) and abs(b - a) <= TOLERANCE * abs(a), (key, a, b)
+        print(f"{config.model.family} {key}: float32 {a:.6g} bfloat16 {b:.6g} ({b / a - 1:+.2%})")
+        assert np.isfinite(b) and abs(b - a) <= tolerance * abs(a), (key, a, b)
     assert float(m16.get("skipped", 0.0)) == 0.0
     # Parameters and optimiser state keep their float32 (the update is not done in bf16).
     dtypes = {x.dtype for x in jax.tree.leaves(s16) if jnp.issubdtype(x.dtype, jnp.floating)}
