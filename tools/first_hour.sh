@@ -23,7 +23,7 @@ run() {  # run [--lines N] [--in DIR] COMMAND...: one recorded command
   local shown=${dir/#$CLONE/CLONE}
   shown=${shown/#$OUTSIDE/ELSEWHERE}
   echo '```console'
-  echo "$shown\$ $*"
+  echo "$shown\$ $*" | sed -e "s|$OUTSIDE|ELSEWHERE|g" -e "s|$CLONE|CLONE|g"
   (cd "$dir" && eval "$@") > "$OUTSIDE/out" 2>&1
   local status=$?
   sed -e "s|$OUTSIDE|ELSEWHERE|g" -e "s|$CLONE|CLONE|g" "$OUTSIDE/out" | head -n "$lines"
@@ -75,5 +75,5 @@ cat <<EOF
 ## Training from outside the clone, logs to a file (a batch job)
 
 EOF
-run --in "$OUTSIDE" "tts-jax train --config experiments/frame_lm.py:tiny --workdir w --config.data.path=corpus --config.train.log_every=4 2> train.log; cat train.log"
+run --in "$OUTSIDE" "tts-jax train --config experiments/frame_lm.py:tiny --workdir w --config.data.path=corpus --config.train.progress=True --config.train.log_every=4 2> train.log; cat train.log"
 run --in "$OUTSIDE" --lines 4 "tts-jax train --config experiments/frame_lm.py:tiny --workdir w --config.data.path=corpus --config.train.compute_dtype=bfloat16 --config.train.num_steps=16 2>&1 | tail -n 4"
