@@ -238,12 +238,14 @@ def cmd_corpus(args) -> int:
     out = Path(args.out)
     meta = out / "metadata.csv"
     if meta.is_file() and not args.force:
-        n = sum(1 for line in meta.read_text().splitlines() if line)
-        base = Path(args.extend or out) / "metadata.csv" if args.extend else None
-        expected = args.num_utterances + (
-            sum(1 for line in base.read_text().splitlines() if line) if base else 0
-        )
-        if n == expected:
+
+        def rows(corpus) -> int:
+            return sum(
+                1 for line in (Path(corpus) / "metadata.csv").read_text().splitlines() if line
+            )
+
+        n = rows(out)
+        if n == args.num_utterances + (rows(args.extend) if args.extend else 0):
             print(f"corpus: {out} already has {n} utterances (use --force to rebuild)")
             return 0
         raise UserError(

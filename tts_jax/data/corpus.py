@@ -82,7 +82,13 @@ def build_corpus(
     utterances get their own hash splits, and none repeats a sentence of ``extend``.
     """
     from tts_jax import espeak
-    from tts_jax.data.ljspeech import SPLITS_FILE, assign_splits, corpus_splits, read_metadata
+    from tts_jax.data.ljspeech import (
+        SPLITS_FILE,
+        assign_splits,
+        corpus_splits,
+        read_metadata,
+        read_speakers,
+    )
     from tts_jax.data.sentences import english_words, generate_sentences
     from tts_jax.text.cleaners import english_cleaners
 
@@ -99,7 +105,7 @@ def build_corpus(
             raise UserError(f"--extend {extend}: the corpus to extend must not be --out itself")
         base = read_metadata(extend)
         base_splits = corpus_splits(extend, [r.id for r in base])
-        base_voices = _read_speakers(extend)
+        base_voices = read_speakers(extend)
 
     start = time.time()
     out = Path(out_dir)
@@ -159,15 +165,6 @@ def build_corpus(
         "voices": sorted({r[3] for r in rows}),
         "seconds": time.time() - start,
     }
-
-
-def _read_speakers(corpus: Path) -> dict[str, str]:
-    path = corpus / "speakers.csv"
-    if not path.is_file():
-        return {}
-    return dict(
-        line.split("|", 1) for line in path.read_text(encoding="utf-8").splitlines() if line
-    )
 
 
 def _link(src: Path, dst: Path) -> None:

@@ -84,6 +84,16 @@ def read_metadata(corpus_dir: str | Path) -> list[Utterance]:
     return rows
 
 
+def read_speakers(corpus_dir: str | Path) -> dict[str, str]:
+    """``speakers.csv`` (``id|voice``, written by ``tts-jax corpus``) as id -> voice; empty
+    when the corpus has none (LJSpeech has one speaker and no such file)."""
+    path = Path(corpus_dir) / "speakers.csv"
+    if not path.is_file():
+        return {}
+    rows = [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
+    return {r[0]: r[1] for r in rows if r[0].strip()}
+
+
 def assign_splits(ids: list[str], fractions=DEFAULT_FRACTIONS) -> dict[str, str]:
     """Deterministic train / validation / test assignment of utterance ids.
 

@@ -25,16 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from tts_jax import audio
-from tts_jax.data.ljspeech import DEFAULT_FRACTIONS, assign_splits
+from tts_jax.data.ljspeech import DEFAULT_FRACTIONS, corpus_splits, read_speakers
 from tts_jax.errors import UserError
 
 
 def _voices(corpus: Path) -> dict[str, str]:
-    path = corpus / "speakers.csv"
-    if not path.is_file():
+    if not (corpus / "speakers.csv").is_file():
         raise UserError(f"{corpus} has no speakers.csv: build it with `tts-jax corpus --voice`")
-    rows = [line.split("|") for line in path.read_text().splitlines() if line.strip()]
-    return {r[0]: r[1] for r in rows}
+    return read_speakers(corpus)
 
 
 def voice_pairs(root, split: str) -> dict[str, str]:
@@ -70,7 +68,7 @@ def build_mixtures(
             f"{corpus} is spoken by one voice ({sorted(set(voices.values()))}); mixtures need "
             "two: `tts-jax corpus --voice en-us,en-us+f2 ...`"
         )
-    splits = assign_splits(sorted(voices), fractions)
+    splits = corpus_splits(corpus, sorted(voices), fractions)  # pinned ones too (--extend)
     rng = np.random.default_rng(seed)
     counts = {}
     for split in ("train", "validation", "test"):

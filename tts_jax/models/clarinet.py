@@ -342,10 +342,7 @@ def param_count(config) -> dict[str, int]:
     audio, mel = jnp.asarray(batch["audio"]), jnp.asarray(batch["mels"])
     student = build_student(config, upsample_strides=(config.data.hop_length,))
     init = lambda: student.init(jax.random.key(0), audio, mel)  # noqa: E731
-    shapes = jax.eval_shape(init)["params"]
-    total = count_params(init)
-    upsampler = sum(int(x.size) for x in jax.tree.leaves(shapes.get("upsampler", {})))
-    return {"student": total - upsampler}
+    return {"student": count_params(init, leave_out=("upsampler",))}
 
 
 FAMILY = Family(

@@ -45,14 +45,16 @@ class Family:
     param_count: Callable[[Any], dict[str, int]] | None = None
 
 
-def count_params(init: Callable[[], Any]) -> int:
-    """Parameters in ``init()["params"]`` (a flax ``Module.init`` call), from shapes alone:
-    ``init`` is traced with :func:`jax.eval_shape`, so nothing is computed or allocated."""
+def count_params(init: Callable[[], Any], leave_out: tuple[str, ...] = ()) -> int:
+    """Parameters in ``init()["params"]`` (a flax ``Module.init`` call) but its top-level
+    submodules named in ``leave_out``, from shapes alone: ``init`` is traced with
+    :func:`jax.eval_shape`, so nothing is computed or allocated."""
     import jax
     import numpy as np
 
     shapes = jax.eval_shape(init)["params"]
-    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(shapes)))
+    kept = {k: v for k, v in shapes.items() if k not in leave_out}
+    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(kept)))
 
 
 def get_family(name: str) -> Family:
