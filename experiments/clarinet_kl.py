@@ -1,4 +1,4 @@
-"""ClariNet distillation and the comparison of its objectives (tts_jax/models/clarinet.py).
+"""ClariNet distillation and the comparison of its objectives (tts_jax/models/clarinet/).
 
 Config variants: ``paper`` (student 6 flows x 10 layers, 128 channels, filter 3; Adam 1e-3
 halved every 200k steps; teacher experiments/wavenet.py:paper), ``cpu`` (a narrow student
@@ -11,10 +11,11 @@ and the comparison of every objective (x seeds), teacher included, is one comman
 
     tts-jax sweep experiments/clarinet_kl.py:cpu --workdir runs/clarinet_kl_cpu
 
-(see :func:`get_sweep`; the sweep runner is tts_jax/sweep.py).
+(see :func:`get_sweep`; the sweep runner is tts_jax/models/clarinet/sweep.py).
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.clarinet import ClariNetConfig
 
 # The variants compared by the sweep: name -> overrides of model.*.
 VARIANTS = {
@@ -37,21 +38,10 @@ INTENDED_USE = {
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "clarinet"
+    # The paper's student and objective (ClariNetConfig's defaults); the teacher's workdir is
+    # given on the command line (or by the sweep).
+    c.model = ClariNetConfig.section("clarinet")
     m = c.model
-    m.teacher_workdir = ""
-    m.flows = 6
-    m.student_layers = 10
-    m.student_channels = 128
-    m.student_kernel_size = 3
-    m.student_front_kernel = 32
-    m.objective = "reverse_reg"  # reverse | reverse_reg | forward_reg | reverse_mc
-    m.reg_weight = 4.0  # lambda of the log-scale regulariser
-    m.mc_samples = 1  # draws per sample for reverse_mc
-    m.stft_weight = 1.0  # STFT frame loss against the recording (0 switches it off)
-    m.log_scale_min = -7.0  # teacher's floor
-    m.student_log_scale_min = -7.0
-    m.freeze_conditioner = True
 
     c.optim.name = "adam"
     c.optim.learning_rate = 1e-3

@@ -1,4 +1,4 @@
-"""Conv-TasNet configs (tts_jax/models/conv_tasnet.py). ``paper``: Luo & Mesgarani's best
+"""Conv-TasNet configs (tts_jax/models/conv_tasnet/). ``paper``: Luo & Mesgarani's best
 non-causal model (N=512, L=16, B=128, H=512, Sc=128, P=3, X=8, R=3; 5.05 M parameters),
 4 s segments at 8 kHz, Adam 1e-3, gradient clipping at L2 norm 5. ``cpu``: narrower and
 shallower for 2 CPU cores. ``tiny``: tests. Data: ``tts-jax mixtures`` of a multi-voice corpus.
@@ -10,6 +10,7 @@ shallower for 2 CPU cores. ``tiny``: tests. Data: ``tts-jax mixtures`` of a mult
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.conv_tasnet import ConvTasNetConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
 INTENDED_USE = {
@@ -22,18 +23,7 @@ INTENDED_USE = {
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "conv_tasnet"
-    m = c.model
-    m.num_sources = 2
-    m.num_filters = 512  # N
-    m.filter_length = 16  # L
-    m.bottleneck = 128  # B
-    m.hidden = 512  # H
-    m.skip = 128  # Sc
-    m.kernel_size = 3  # P
-    m.blocks = 8  # X
-    m.repeats = 3  # R
-    m.causal = False
+    c.model = m = ConvTasNetConfig.section("conv_tasnet")  # the paper's N, L, B, H, Sc, P, X, R
 
     c.data.mixtures = "runs/mixtures"
     c.optim.name = "adam"

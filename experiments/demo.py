@@ -41,9 +41,9 @@ def speak_first(out: Path, count: int = 3) -> None:
     """The shipped model on the first ``count`` hand-written held-out sentences."""
     from tts_jax import audio, pretrained
     from tts_jax.data.corpus import espeak_reference
+    from tts_jax.data.sentences import read_sentences
     from tts_jax.eval import attention
     from tts_jax.eval.metrics import mcd_and_f0
-    from tts_jax.models.tacotron2 import read_sentences
     from tts_jax.plotting import alignment_image, mel_image, save_png
 
     start = time.time()

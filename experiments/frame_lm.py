@@ -4,6 +4,7 @@ Variants: ``cpu`` (default; a couple of minutes on 2 cores) and ``tiny`` (tests)
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.frame_lm import FrameLMConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
 INTENDED_USE = {
@@ -15,11 +16,7 @@ INTENDED_USE = {
 def get_config(variant: str = "cpu"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "frame_lm"
-    c.model.channels = 64
-    c.model.kernel_size = 5
-    c.model.num_layers = 2
-    c.model.dropout = 0.1
+    c.model = FrameLMConfig.section("frame_lm")  # its defaults are the cpu variant's
     c.optim.learning_rate = 2e-3
     c.optim.grad_clip_norm = 1.0
     c.train.batch_size = 16

@@ -10,25 +10,12 @@ tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.
 from ml_collections import config_dict
 
 from tts_jax.config import base_config, check_variant
-from tts_jax.models.hifigan import MSD_LAYERS
+from tts_jax.models.hifigan import MSD_LAYERS, HiFiGANConfig
 
+# The paper's generators as changes of HiFiGANConfig's defaults (V1).
 _GENERATORS = {
-    "v1": dict(
-        upsample_rates=(8, 8, 2, 2),
-        upsample_kernel_sizes=(16, 16, 4, 4),
-        upsample_initial_channel=512,
-        resblock="1",
-        resblock_kernel_sizes=(3, 7, 11),
-        resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-    ),
-    "v2": dict(
-        upsample_rates=(8, 8, 2, 2),
-        upsample_kernel_sizes=(16, 16, 4, 4),
-        upsample_initial_channel=128,
-        resblock="1",
-        resblock_kernel_sizes=(3, 7, 11),
-        resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-    ),
+    "v1": {},
+    "v2": dict(upsample_initial_channel=128),
     "v3": dict(
         upsample_rates=(8, 8, 4),
         upsample_kernel_sizes=(16, 16, 8),
@@ -53,17 +40,10 @@ INTENDED_USE = {
 def get_config(variant: str = "v1"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "hifigan"
+    # V1 with MPD and MSD, the reference's loss weights and full-band loss mel.
+    c.model = HiFiGANConfig.section("hifigan")
     m = c.model
     m.update(_GENERATORS["v3" if variant in ("cpu", "tiny") else variant])
-    m.upsample_method = "polyphase"  # or "dilated" (XLA's zero-stuffed transposed conv)
-    m.conv_impl = "auto"  # discriminator convs: split | xla | auto (tts_jax.nn.conv.conv1d)
-    m.mpd_periods = (2, 3, 5, 7, 11)
-    m.mpd_channels = (32, 128, 512, 1024, 1024)
-    m.msd_layers = MSD_LAYERS
-    m.mel_loss_weight = 45.0
-    m.feature_loss_weight = 2.0
-    m.loss_mel_full_band = True  # the reference's fmax_for_loss = None
 
     # AdamW 2e-4, betas (0.8, 0.99), weight decay 0.01, lr x 0.999 per epoch
     # (decay_steps -1 = one epoch; staircase False gives the per-step equivalent).
@@ -76,9 +56,8 @@ def get_config(variant: str = "v1"):
     c.optim.decay_steps = -1
     c.optim.staircase = True
 
-    c.data.gta_dir = config_dict.placeholder(
-        str
-    )  # a `tts-jax gta` folder: fine-tune on Tacotron 2's mels
+    # A `tts-jax gta` folder: fine-tune on Tacotron 2's mels.
+    c.data.gta_dir = config_dict.placeholder(str)
     c.train.batch_size = 16
     c.train.segment_length = 8192
     c.train.eval_segment_length = 32768

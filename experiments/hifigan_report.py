@@ -24,6 +24,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tts_jax.config import load_config  # noqa: E402
+from tts_jax.data.inputs import corpus_from_config  # noqa: E402
+from tts_jax.eval.evaluate import (  # noqa: E402
+    copy_synthesis_pairs,
+    evaluate_pairs,
+    griffin_lim_pairs,
+    markdown_table,
+)
+from tts_jax.models.hifigan import Vocoder  # noqa: E402
+from tts_jax.train.loop import train_and_evaluate  # noqa: E402
+
 
 def _cumulative(phases: list[dict], result: dict) -> float:
     """Training minutes spent up to the end of ``result``'s phase."""
@@ -40,17 +51,6 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("overrides", nargs="*", help="--config.x=v style overrides, without dashes")
     args = p.parse_args(argv)
-
-    from tts_jax.cli import load_config
-    from tts_jax.data.inputs import corpus_from_config
-    from tts_jax.eval.evaluate import (
-        copy_synthesis_pairs,
-        evaluate_pairs,
-        griffin_lim_pairs,
-        markdown_table,
-    )
-    from tts_jax.models.hifigan import Vocoder
-    from tts_jax.train.loop import train_and_evaluate
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ input: the recipe of the model in data/. ``tiny``: tests. Same code for all four
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.tacotron2 import Tacotron2Config
 from tts_jax.train.optim import TACOTRON2_SCHEDULE
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -21,38 +22,8 @@ INTENDED_USE = {
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "tacotron2"
+    c.model = Tacotron2Config.section("tacotron2")  # the paper's values
     m = c.model
-    m.reduction = 1
-    m.embedding_dim = 512
-    m.encoder_conv_channels = 512
-    m.encoder_conv_layers = 3
-    m.encoder_conv_kernel = 5
-    m.encoder_lstm_units = 256
-    m.attention_dim = 128
-    m.location_filters = 32
-    m.location_kernel = 31
-    m.prenet_units = (256, 256)
-    m.prenet_dropout = 0.5
-    m.decoder_lstm_units = 1024
-    m.decoder_lstm_layers = 2
-    m.zoneout = 0.1
-    m.dropout = 0.5
-    m.postnet_channels = 512
-    m.postnet_layers = 5
-    m.postnet_kernel = 5
-    m.linear_head = False
-    m.stop_pos_weight = 1.0
-    m.stop_loss_on_padding = False
-    m.l2_weight = 1e-6
-    m.max_decoder_steps = 1000
-    m.max_text_length = 300  # symbols; longer texts are refused at synthesis
-    # Fast-alignment switches, all off here (:paper is the paper); measured in
-    # experiments/tacotron2_alignment.py and used by :shipped.
-    m.guided_attention_weight = 0.0  # > 0: Tachibana et al. 2017's diagonal guided attention
-    m.guided_attention_g = 0.2  # its width g (the paper's 0.2), in normalised time
-    m.guided_attention_half_life = 0  # > 0: the weight halves every this many steps
-    m.lstm_forget_bias = 0.0  # added to every LSTM's forget-gate bias (TF's LSTMCell: 1.0)
 
     c.optim.name = "adam"
     c.optim.b1, c.optim.b2, c.optim.eps = 0.9, 0.999, 1e-6

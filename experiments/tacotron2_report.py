@@ -90,7 +90,7 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> lis
     rows of ``done`` (an earlier call's, same limit and split) are kept, not recomputed."""
     from tts_jax.eval.metrics import mcd_and_f0
     from tts_jax.models.tacotron2 import heldout_synthesis
-    from tts_jax.train.loop import checkpoint_manager
+    from tts_jax.workdir import checkpoint_manager
 
     mgr = checkpoint_manager(workdir, 1)
     kept = mgr.all_steps()
@@ -176,15 +176,15 @@ def main() -> None:
     )
     args = p.parse_args()
 
-    from tts_jax.cli import load_workdir_config
     from tts_jax.eval.attention import diagnostics_summary
     from tts_jax.eval.evaluate import evaluate_pairs
     from tts_jax.models.tacotron2 import heldout_synthesis
     from tts_jax.plotting import save_png
+    from tts_jax.workdir import read_config
 
     workdir, out = Path(args.workdir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = load_workdir_config(workdir)
+    config = read_config(workdir)
 
     if args.curve_every:
         cached = out / "mcd_curve.json"

@@ -1,4 +1,4 @@
-"""VQ-VAE / VQ-VAE-2 on log-mels (tts_jax/models/vqvae.py). ``paper``: codebook K=512 of
+"""VQ-VAE / VQ-VAE-2 on log-mels (tts_jax/models/vqvae/). ``paper``: codebook K=512 of
 D=64, beta 0.25, frames x4 downsampled, Adam 2e-4 (van den Oord et al. 2017's sizes, on mels).
 ``cpu``: a smaller encoder/decoder for 2 CPU cores. ``tiny``: tests. ``--config.model.levels=2``
 gives VQ-VAE-2, ``--config.model.ema=True`` the EMA codebook (decay 0.99).
@@ -7,6 +7,7 @@ gives VQ-VAE-2, ``--config.model.ema=True`` the EMA codebook (decay 0.99).
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.vqvae import VQVAEConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
 INTENDED_USE = {
@@ -19,16 +20,7 @@ INTENDED_USE = {
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "vqvae"
-    m = c.model
-    m.levels = 1  # 1: VQ-VAE, 2: VQ-VAE-2
-    m.hidden = 256
-    m.num_codes = 512
-    m.code_dim = 64
-    m.downsample = 2  # frames per code: 2^downsample
-    m.ema = False
-    m.beta = 0.25
-    m.mel_max = 3.0  # log-mel value mapped to 1 (the log floor maps to 0): the model's input
+    c.model = m = VQVAEConfig.section("vqvae")  # the paper variant's sizes
 
     c.optim.name = "adam"
     c.optim.learning_rate = 2e-4

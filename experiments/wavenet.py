@@ -1,4 +1,4 @@
-"""Gaussian WaveNet teacher configs (tts_jax/models/wavenet.py). ``paper``: ClariNet's teacher
+"""Gaussian WaveNet teacher configs (tts_jax/models/wavenet/). ``paper``: ClariNet's teacher
 (20 layers in 2 stacks of dilations 1..512, filter 2, 128 channels, Adam 1e-3 halved every
 200k steps, batch 8 of 0.5 s). ``cpu``: narrower and shallower, for 2 CPU cores. ``tiny``: tests.
 
@@ -6,6 +6,7 @@
 """
 
 from tts_jax.config import base_config, check_variant
+from tts_jax.models.wavenet import WaveNetConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
 INTENDED_USE = {
@@ -18,18 +19,8 @@ INTENDED_USE = {
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
-    c.model.family = "wavenet"
+    c.model = WaveNetConfig.section("wavenet")  # its defaults are ClariNet's teacher
     m = c.model
-    m.layers = 20
-    m.stacks = 2
-    m.residual_channels = 128
-    m.gate_channels = 128
-    m.skip_channels = 128
-    m.kernel_size = 2
-    m.front_kernel = 32
-    m.upsample_strides = (16, 16)  # product = hop 256
-    m.mel_max = 3.0  # log-mel value mapped to 1 (the log floor maps to 0)
-    m.log_scale_min = -7.0
 
     c.optim.name = "adam"
     c.optim.learning_rate = 1e-3

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tts_jax.bench import count_params
+from tts_jax.benchmarks import count_params
 from tts_jax.models import conv_tasnet as CT
 from tts_jax.nn.separable import (
     DepthwiseConv1d,
@@ -98,23 +98,26 @@ def test_paper_parameter_count():
     block = (b * h + h) + 1 + 2 * h + (p * h + h) + 1 + 2 * h + (h * (b + sc) + b + sc)
     want = n * l_ + n * l_ + 2 * n + (n * b + b) + r * x * block + 1 + (sc * c * n + c * n)
     params = jax.eval_shape(
-        lambda key: CT.ConvTasNet().init(key, jnp.zeros((1, 800))), jax.random.PRNGKey(0)
+        lambda key: CT.ConvTasNet(CT.ConvTasNetConfig()).init(key, jnp.zeros((1, 800))),
+        jax.random.PRNGKey(0),
     )
     assert count_params(params) == want == 5_050_545
 
 
 def _tiny(causal=False):
     return CT.ConvTasNet(
-        num_sources=2,
-        num_filters=8,
-        filter_length=4,
-        bottleneck=6,
-        hidden=8,
-        skip=6,
-        kernel_size=3,
-        blocks=3,
-        repeats=2,
-        causal=causal,
+        CT.ConvTasNetConfig(
+            num_sources=2,
+            num_filters=8,
+            filter_length=4,
+            bottleneck=6,
+            hidden=8,
+            skip=6,
+            kernel_size=3,
+            blocks=3,
+            repeats=2,
+            causal=causal,
+        )
     )
 
 
@@ -134,7 +137,7 @@ def _without_norms(fn):
 
 
 def test_separator_receptive_field_matches_its_formula():
-    sep = CT.Separator(2, 6, 8, 6, 3, blocks=3, repeats=2)
+    sep = CT.Separator(2, 6, 8, 6, 3, blocks=3, repeats=2, causal=False)
     rf = sep.receptive_field()
     assert rf == 1 + 2 * 2 * (2**3 - 1)
     w = jax.random.uniform(jax.random.PRNGKey(0), (1, 80, 8))
@@ -171,7 +174,8 @@ def test_two_voice_mixtures_train_and_separate(tmp_path):
     import soundfile as sf
 
     from tests.conftest import REPO
-    from tts_jax.cli import load_config, main
+    from tts_jax.cli import main
+    from tts_jax.config import load_config
     from tts_jax.data.corpus import build_corpus
     from tts_jax.data.mixtures import MixtureSegments, load_split
     from tts_jax.train.loop import train_and_evaluate

@@ -1,5 +1,5 @@
-"""HiFi-GAN: parameter counts against the reference, convolution forms against each other and
-a direct loop, weight-norm folding, MPD padding, losses by hand, and learning on one batch."""
+"""HiFi-GAN: parameter counts against the reference, weight-norm folding, MPD padding, losses
+by hand, and learning on one batch (the convolution forms: tests/test_nn.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
 from tts_jax import audio
-from tts_jax.bench import count_params
+from tts_jax.benchmarks import count_params
+from tts_jax.inference import frame_bucket
 from tts_jax.models import hifigan as H
 from tts_jax.nn import conv as C
-from tts_jax.vocoders import frame_bucket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.hifigan import get_config  # noqa: E402
@@ -61,63 +60,6 @@ def test_generator_output_is_frames_times_hop(variant):
         mels = jnp.zeros((2, frames, 80))
         out = jax.eval_shape(lambda m: gen.init_with_output(jax.random.PRNGKey(0), m)[0], mels)
         assert out.shape == (2, frames * 256)
-
-
-# -------------------------------------------------------------------------- convolutions
-
-
-def _transposed_loop(x, w, u, p):
-    """y[i * u + m - p] += x[i] @ w[m], literally (PyTorch's conv_transpose1d)."""
-    b, t, _ = x.shape
-    k, _, c_out = w.shape
-    length = (t - 1) * u - 2 * p + k
-    y = np.zeros((b, length, c_out))
-    for i in range(t):
-        for m in range(k):
-            j = i * u + m - p
-            if 0 <= j < length:
-                y[:, j] += x[:, i] @ w[m]
-    return y
-
-
-@pytest.mark.parametrize("k, u, p", [(16, 8, 4), (4, 2, 1), (8, 4, 2), (5, 3, 0), (7, 2, 3)])
-def test_transposed_conv_polyphase_and_dilated_equal_the_definition(k, u, p):
-    rng = np.random.default_rng(k * 100 + u)
-    x = rng.normal(size=(2, 9, 3)).astype(np.float32)
-    w = rng.normal(size=(k, 3, 4)).astype(np.float32)
-    want = _transposed_loop(x, w, u, p)
-    for method in ("polyphase", "dilated"):
-        got = C.conv_transpose_1d(jnp.asarray(x), jnp.asarray(w), u, p, method)
-        np.testing.assert_allclose(got, want, atol=1e-4, err_msg=method)
-
-
-@pytest.mark.parametrize(
-    "c_in, c_out, k, stride, groups, dilation",
-    [(8, 16, 41, 4, 4, 1), (4, 8, 15, 2, 1, 1), (32, 64, 5, 3, 1, 1), (8, 8, 3, 1, 2, 3)],
-)
-def test_conv1d_split_and_space_to_depth_equal_xla_grouped_conv(
-    c_in, c_out, k, stride, groups, dilation
-):
-    rng = np.random.default_rng(c_in + k)
-    x = jnp.asarray(rng.normal(size=(2, 101, c_in)).astype(np.float32))
-    w = jnp.asarray(rng.normal(size=(k, c_in // groups, c_out)).astype(np.float32))
-    pad = (k - 1) // 2 * dilation
-
-    def ref(x, w):
-        return lax.conv_general_dilated(
-            x, w, (stride,), [(pad, pad)], rhs_dilation=(dilation,),
-            dimension_numbers=("NWC", "WIO", "NWC"), feature_group_count=groups,
-        )  # fmt: skip
-
-    def ours(x, w):
-        return C.conv1d(x, w, stride, dilation, groups, pad)
-
-    np.testing.assert_allclose(ours(x, w), ref(x, w), atol=1e-4)
-    # Same gradients too (the training step differentiates through both inputs).
-    g_ref = jax.grad(lambda x, w: jnp.sum(jnp.sin(ref(x, w))), argnums=(0, 1))(x, w)
-    g_ours = jax.grad(lambda x, w: jnp.sum(jnp.sin(ours(x, w))), argnums=(0, 1))(x, w)
-    for a, b in zip(g_ours, g_ref, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 # ---------------------------------------------------------------------------- weight norm
@@ -172,7 +114,7 @@ def _weight_norm_nodes(tree):
 
 
 def test_period_discriminator_reflect_pads_to_a_multiple_of_the_period():
-    disc = H.DiscriminatorP(3, channels=(4, 8))
+    disc = H.DiscriminatorP(3, channels=(4, 8), conv_impl="auto")
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 31))  # 31 = 3 * 10 + 1: pad 2
     params = disc.init(jax.random.PRNGKey(1), x)
     logits, fmaps = disc.apply(params, x)
@@ -188,7 +130,7 @@ def test_period_discriminator_reflect_pads_to_a_multiple_of_the_period():
 
 
 def test_period_discriminator_of_a_divisible_length_does_not_pad():
-    disc = H.DiscriminatorP(5, channels=(4,))
+    disc = H.DiscriminatorP(5, channels=(4,), conv_impl="auto")
     x = jax.random.normal(jax.random.PRNGKey(0), (1, 40))
     params = disc.init(jax.random.PRNGKey(1), x)
     _, fmaps = disc.apply(params, x)
@@ -260,9 +202,9 @@ def test_a_few_steps_on_one_batch_lower_the_mel_loss(corpus_dir, corpus):
     config.data.path = str(corpus_dir)
     config.optim.decay_steps = 1000
     batch = _fixed_batch(config, corpus)
-    state = H.init_state(config, jax.random.PRNGKey(0), batch)
+    state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
     stats0 = state.disc_stats
-    step = jax.jit(H.train_step(config))
+    step = jax.jit(H.FAMILY.train_step(config))
     losses = []
     for _ in range(12):
         state, metrics = step(state, batch)

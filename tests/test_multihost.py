@@ -93,7 +93,8 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path, corpus
 
 def test_a_checkpoint_from_four_devices_restores_on_one(tmp_path, corpus_dir):
     from tests.test_trainer import final_params, tiny_config
-    from tts_jax.train.loop import restore_params, train_and_evaluate
+    from tts_jax.train.loop import train_and_evaluate
+    from tts_jax.workdir import restore_params
 
     res = run_cli(
         [

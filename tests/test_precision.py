@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tts_jax.cli import load_config
-from tts_jax.train.family import get_family
+from tts_jax.config import load_config
+from tts_jax.family import get_family
 from tts_jax.train.precision import cast_floating, like
 from tts_jax.train.state import TrainState
 

@@ -26,9 +26,8 @@ def test_shipped_model_reads_a_sentence_outside_the_corpus_vocabulary():
     in the generated corpus) ends by its stop token, attends sharply, and lasts within 30 % of
     espeak's reading of it."""
     from tts_jax.data.corpus import espeak_reference
-    from tts_jax.data.sentences import generate_sentences
+    from tts_jax.data.sentences import generate_sentences, read_sentences
     from tts_jax.eval.attention import focus
-    from tts_jax.models.tacotron2 import read_sentences
 
     text = read_sentences(REPO / "data" / "heldout_sentences.txt")[0]
     corpus_words = {w for s in generate_sentences(2000) for w in re.findall(r"\w+", s.lower())}

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.test_trainer import final_params, tiny_config
-from tts_jax.cli import load_config
+from tts_jax.config import load_config
 from tts_jax.errors import UserError
 from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics

@@ -8,8 +8,8 @@ import optax
 import pytest
 
 from tests.conftest import REPO
-from tts_jax.bench import count_params
-from tts_jax.cli import load_config
+from tts_jax.benchmarks import count_params
+from tts_jax.config import load_config
 from tts_jax.models import tacotron2 as T
 from tts_jax.nn.zoneout import ZoneoutLSTMCell
 
@@ -41,7 +41,7 @@ def random_batch(b=3, n=12, t=24, seed=0, n_mels=80):
 
 
 def init(cfg, batch, seed=0):
-    return T.init_state(cfg, jax.random.PRNGKey(seed), batch)
+    return T.FAMILY.init_state(cfg, jax.random.PRNGKey(seed), batch)
 
 
 def test_paper_parameter_count():
@@ -120,7 +120,7 @@ def test_padding_changes_neither_loss_nor_gradients():
     cfg = config()
     batch = random_batch()
     state = init(cfg, batch)
-    step_loss = jax.jit(T.train_step(cfg))
+    step_loss = jax.jit(T.FAMILY.train_step(cfg))
 
     def loss_and_grads(b):
         # One step's metrics and the resulting parameters (which carry the gradients).
@@ -150,7 +150,7 @@ def test_attention_sums_to_one_and_ignores_padding():
     cfg = config()
     batch = random_batch()
     state = init(cfg, batch)
-    out = T._apply(
+    out = T.apply_model(
         T.build_model(cfg), {"params": state.params, **state.model_state}, batch, train=False
     )
     w = np.asarray(out["alignments"])  # [B, steps, N]
@@ -264,7 +264,7 @@ def test_overfits_four_utterances(corpus):
     )
     batch = batches.batch_at(0, 0)
     state = init(cfg, batch)
-    step = jax.jit(T.train_step(cfg))
+    step = jax.jit(T.FAMILY.train_step(cfg))
     first = None
     for _ in range(350):
         state, metrics = step(state, batch)
@@ -511,7 +511,12 @@ def test_guided_attention_term_counts_decoder_steps_and_decays():
     }
     params = {"w": jnp.zeros(1)}
     term = lambda a, step: T.losses(  # noqa: E731
-        dict(outputs, alignments=a), batch, params, cfg.model, 22050, step
+        dict(outputs, alignments=a),
+        batch,
+        params,
+        T.Tacotron2Config.from_config(cfg.model),
+        22050,
+        step,
     )[1]["guided_attention"]
     assert float(term(jnp.eye(3)[None], 0)) == 0.0
     anti = jnp.eye(3)[::-1][None]

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tts_jax.cli import load_config, main
-from tts_jax.train.loop import checkpoint_manager, restore_state, train_and_evaluate
+from tts_jax.cli import main
+from tts_jax.config import load_config
+from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics
+from tts_jax.workdir import checkpoint_manager, restore_state
 
 TINY = str(REPO / "experiments" / "frame_lm.py") + ":tiny"
 
@@ -26,7 +28,7 @@ def tiny_config(corpus_dir, **overrides):
 
 
 def final_params(workdir, config):
-    from tts_jax.train.family import get_family
+    from tts_jax.family import get_family
 
     family = get_family(config.model.family)
     data = family.make_data(config, 0, 1)

@@ -23,7 +23,7 @@ def test_quantizer_returns_the_nearest_code():
     z = rng.normal(size=(300, 8)).astype(np.float32)
     brute = np.argmin(((z[:, None, :] - codebook[None]) ** 2).sum(-1), axis=1)
     np.testing.assert_array_equal(V.nearest_code(jnp.asarray(z), jnp.asarray(codebook)), brute)
-    vq = V.VectorQuantizer(50, 8)
+    vq = V.VectorQuantizer(50, 8, ema=False)
     params = {"params": {"codebook": jnp.asarray(codebook)}}
     z_q, info = vq.apply(params, jnp.asarray(z).reshape(3, 100, 8))
     np.testing.assert_array_equal(info["indices"].reshape(-1), brute)
@@ -31,7 +31,7 @@ def test_quantizer_returns_the_nearest_code():
 
 
 def test_straight_through_gradient_is_the_identity():
-    vq = V.VectorQuantizer(16, 4)
+    vq = V.VectorQuantizer(16, 4, ema=False)
     z = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 4))
     params = vq.init(jax.random.PRNGKey(1), z)
     w = jax.random.normal(jax.random.PRNGKey(2), z.shape)
@@ -112,7 +112,7 @@ def test_masked_frames_are_invisible_to_the_quantizer(ema):
 def test_perplexity_is_the_exponentiated_code_entropy():
     codebook = jnp.eye(4, dtype=jnp.float32)
     z = jnp.asarray(np.eye(4)[[0, 0, 1, 2]], jnp.float32)[None]  # codes 0, 0, 1, 2
-    _, info = V.VectorQuantizer(4, 4).apply({"params": {"codebook": codebook}}, z)
+    _, info = V.VectorQuantizer(4, 4, ema=False).apply({"params": {"codebook": codebook}}, z)
     p = np.array([0.5, 0.25, 0.25])
     assert float(info["perplexity"]) == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-5)
 
@@ -193,7 +193,7 @@ def recon_shape_ok(model, params, stats, mels) -> bool:
 
 
 def test_vqvae2_with_ema_trains_through_the_shared_trainer(tmp_path, corpus_dir):
-    from tts_jax.cli import load_config
+    from tts_jax.config import load_config
     from tts_jax.train.loop import train_and_evaluate
     from tts_jax.train.summary import read_metrics
 

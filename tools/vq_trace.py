@@ -26,8 +26,7 @@ import orbax.checkpoint as ocp  # noqa: E402
 
 from tts_jax.data.inputs import corpus_from_config  # noqa: E402
 from tts_jax.models import vqvae  # noqa: E402
-from tts_jax.train.loop import checkpoint_manager  # noqa: E402
-from tts_jax.vocoders import workdir_config  # noqa: E402
+from tts_jax.workdir import checkpoint_manager, read_config  # noqa: E402
 
 
 def held_out_mels(config, split: str, utterances: int) -> np.ndarray:
@@ -69,7 +68,7 @@ def main(argv=None) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--utterances", type=int, default=30)
     args = parser.parse_args(argv)
-    config = workdir_config(args.workdir, None, "vqvae")
+    config = read_config(args.workdir, "vqvae")
     if config.model.levels != 1 or not config.model.ema:
         raise SystemExit(f"{args.workdir}: needs a single-level VQ-VAE with model.ema=True")
     mels = held_out_mels(config, args.split, args.utterances)

@@ -10,7 +10,7 @@
     tts-jax evaluate   --workdir W [--vocoder V] [--split S | --sentences F] [--limit N] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
-    tts-jax bench      MODEL [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
+    tts-jax bench      MODEL [MODEL ...] [--config FILE[:VARIANT]] [--quick] [--out FILE.jsonl]
 
 User mistakes print ``error: ...`` and exit with status 2, without a traceback.
 """
@@ -18,7 +18,10 @@ User mistakes print ``error: ...`` and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import ast
+import csv
+import dataclasses
+import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -26,7 +29,30 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import tensorflow_datasets as tfds
+
+from tts_jax import audio, benchmarks, workdir
+from tts_jax.config import PROJECT, load_config
+from tts_jax.data.corpus import build_corpus
+from tts_jax.data.ljspeech import open_corpus
+from tts_jax.data.mixtures import build_mixtures
+from tts_jax.data.sentences import read_sentences
 from tts_jax.errors import UserError
+from tts_jax.eval.evaluate import (
+    copy_synthesis_pairs,
+    evaluate_pairs,
+    folder_pairs,
+    griffin_lim_pairs,
+)
+from tts_jax.family import EvalRequest, family_names, get_family, with_role
+from tts_jax.inference import griffin_lim
+from tts_jax.models.clarinet.sweep import run_sweep
+from tts_jax.plotting import alignment_image, mel_image, save_png
+from tts_jax.pretrained import TTS, model_path
+from tts_jax.train import distributed
+from tts_jax.train.loop import train_and_evaluate
+from tts_jax.vocoders import load_vocoder
 
 
 def _positive_int(text: str) -> int:
@@ -56,94 +82,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import tensorflow_datasets as tfds
-
     tfds.disable_progress_bar()
-
-
-PROJECT = Path(__file__).resolve().parents[1]  # the clone tts-jax is installed from
-
-
-def resolve_config_path(spec: str) -> str:
-    """``FILE.py[:VARIANT]`` with FILE found relative to the current directory, else to the
-    project folder (so ``experiments/NAME.py`` works from anywhere with an editable install)."""
-    path, sep, variant = spec.partition(":")
-    for candidate in (Path(path), PROJECT / path):
-        if candidate.is_file():
-            return f"{candidate}{sep}{variant}"
-    raise UserError(
-        f"config file not found: {path} (looked in {Path.cwd()} and {PROJECT}; expected "
-        "experiments/NAME.py[:VARIANT])"
-    )
-
-
-def _explain_override(spec: str, override: str) -> str | None:
-    """Why ``--config.a.b=VALUE`` does not fit the config, in words (or None)."""
-    key, _, value = override[len("--config.") :].partition("=")
-    try:
-        base = load_config(spec)
-    except UserError:
-        return None
-    node = base
-    for part in key.split("."):
-        if not hasattr(node, "keys") or part not in node:
-            return None  # ml_collections already names the nearest keys
-        node = node[part]
-    expected = type(node).__name__
-    if expected in ("int", "float", "bool", "str"):
-        return f"--config.{key} expects type {expected} (it is {node!r}), got {value!r}"
-    return None
-
-
-def load_config(spec: str, overrides: list[str] = ()):
-    """``FILE.py[:VARIANT]`` plus ``--config.a.b=value`` overrides -> a locked ConfigDict.
-
-    Uses ml_collections' own config-file flag, so overrides are type-checked against the
-    config's fields.
-    """
-    from absl import flags
-    from ml_collections import config_flags
-
-    spec = resolve_config_path(spec)
-    path = spec.split(":", 1)[0]
-    argv = ["tts-jax", f"--config={spec}", *overrides]
-    fv = flags.FlagValues()
-    try:
-        # sys_argv: the flag looks for its overrides there (by default in sys.argv).
-        config_flags.DEFINE_config_file(
-            "config", None, "experiment config", flag_values=fv, sys_argv=argv
-        )
-        fv(argv)
-        return fv.config
-    except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
-        reason = _plain_message(e)
-        if "invalid literal" in reason or "could not convert" in reason:  # a value of bad type
-            for o in overrides:
-                if o.partition("=")[0] + "=" in reason:  # the override absl names
-                    reason = _explain_override(spec, o) or reason
-        raise UserError(f"bad config or override ({spec}): {reason}") from None
-    except (SyntaxError, NameError, ImportError) as e:
-        syntax = isinstance(e, SyntaxError)
-        where = f" line {e.lineno}" if syntax and e.lineno else ""
-        reason = e.msg if syntax else str(e)
-        raise UserError(
-            f"config file {path}{where} cannot be run: {type(e).__name__}: {reason}"
-        ) from None
-
-
-def _plain_message(e: Exception) -> str:
-    """The useful words of an absl / ml_collections error (which may embed a traceback or the
-    repr of a KeyError) on one line."""
-    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
-    if text[:1] in "'\"" and text[-1:] == text[:1]:
-        try:
-            text = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            pass
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if any(line.startswith("Traceback") for line in lines):
-        lines = lines[-1:]
-    return " ".join(lines)
 
 
 OVERRIDES_HELP = (
@@ -156,8 +95,6 @@ OVERRIDES_HELP = (
 def config_catalog() -> list[dict]:
     """Every variant of every experiment config (``experiments/*.py`` with an INTENDED_USE
     table, read from the project folder): spec, whether it is the file's default, its use."""
-    import importlib.util
-    import inspect
 
     rows = []
     for path in sorted((PROJECT / "experiments").glob("*.py")):
@@ -199,7 +136,6 @@ def _format_params(parts: dict[str, int]) -> str:
 
 def config_table() -> list[dict]:
     """:func:`config_catalog` rows with each variant's family and parameter count."""
-    from tts_jax.train.family import get_family
 
     rows = []
     for row in config_catalog():
@@ -233,7 +169,6 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_corpus(args) -> int:
-    from tts_jax.data.corpus import build_corpus
 
     out = Path(args.out)
     meta = out / "metadata.csv"
@@ -269,16 +204,14 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from tts_jax.audio import MelConfig
-    from tts_jax.data.ljspeech import open_corpus
 
     if args.config:
         config = load_config(args.config, args.overrides)
-        mel = MelConfig.from_config(config.data)
+        mel = audio.MelConfig.from_config(config.data)
         fractions = tuple(config.data.split_fractions)
         data_dir = config.data.tfds_data_dir
     else:
-        mel, fractions, data_dir = MelConfig(), (0.95, 0.025, 0.025), None
+        mel, fractions, data_dir = audio.MelConfig(), (0.95, 0.025, 0.025), None
     corpus = open_corpus(args.data, mel, fractions, tfds_data_dir=data_dir)
     for name, split in corpus.splits.items():
         hours = split.num_samples.sum() / mel.sample_rate / 3600
@@ -315,56 +248,65 @@ def cmd_train(argv: list[str]) -> int:
     args = parser.parse_args(rest)
     config = load_config(args.config, overrides)
     if args.distributed:
-        from tts_jax.train import distributed
-
         distributed.initialize(
             args.coordinator, args.num_processes, args.process_id, args.heartbeat_seconds
         )
     elif args.coordinator or args.num_processes or args.process_id is not None:
         raise UserError("--coordinator, --num-processes and --process-id need --distributed")
-    from tts_jax.train.loop import train_and_evaluate
 
     state = train_and_evaluate(config, args.workdir)
     print(f"train: workdir {args.workdir} at step {int(state.step)}")
     return 0
 
 
-def load_workdir_config(workdir: str | Path):
-    """The resolved config a training run saved in its workdir."""
-    from ml_collections import ConfigDict
-
-    path = Path(workdir) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{workdir} is not a training workdir: {path} is missing")
-    return ConfigDict(json.loads(path.read_text()))
-
-
 def cmd_synthesize(args) -> int:
-    from tts_jax.pretrained import model_path
-    from tts_jax.train.family import get_family
-
-    if args.workdir is None:  # the shipped model
-        args.workdir = str(model_path(args.model))
-    config = load_workdir_config(args.workdir)
-    family = get_family(config.model.family)
-    if family.synthesize is None:
-        raise UserError(
-            f"the model in {args.workdir} (family {config.model.family!r}) does not turn text "
-            "into speech; train a text-to-mel model such as experiments/tacotron2.py"
+    """Wavs, alignment and mel PNGs for each ``--text``; a warning for every clip that hit
+    max_decoder_steps or is implausibly short for its text."""
+    path = args.workdir or str(model_path(args.model))  # default: the shipped model
+    config = workdir.read_config(path)
+    _, load = with_role(config.model.family, "synthesizer", f"synthesize --workdir {path}")
+    synth = load(path)
+    for override in args.overrides:
+        key, _, value = override[len("--config.") :].partition("=")
+        if key != "data.text.unknown":
+            raise UserError(
+                f"synthesize takes only --config.data.text.unknown=drop|error; {key} is fixed "
+                "by the trained model"
+            )
+        synth.text = dataclasses.replace(synth.text, unknown=value)
+    tts = TTS(synth, args.vocoder)
+    speeches = tts.synthesize(list(args.text))
+    stem = Path(args.out).with_suffix("")
+    for i, sp in enumerate(speeches):
+        base = stem if len(speeches) == 1 else Path(f"{stem}_{i:02d}")
+        audio.save_wav(base.with_suffix(".wav"), sp.audio, tts.sample_rate)
+        save_png(f"{base}_alignment.png", alignment_image(sp.alignment, sp.text[:80]))
+        save_png(f"{base}_mel.png", mel_image({sp.text[:80]: sp.mel}))
+        print(
+            f"synthesize: {base}.wav ({sp.seconds:.2f} s, "
+            f"{'stop token' if sp.stopped else 'MAX STEPS'}), alignment and mel PNGs"
+            + "".join(f"\n  warning: {w}" for w in sp.warnings)
         )
-    family.synthesize(config, args)
+    print(
+        f"synthesize: {len(speeches)} text(s), {len(synth.shapes)} compiled shape(s) "
+        f"{sorted(synth.shapes)}, model at step {synth.step}"
+    )
     return 0
 
 
-def cmd_export(args) -> int:
-    from tts_jax.models.tacotron2 import export
+def _entry(path: str, entry: str, what: str):
+    """The family entry ``entry`` of the model in ``path``, or a UserError naming the families
+    that have one."""
+    name = workdir.read_config(path).model.family
+    fn = getattr(get_family(name), entry)
+    if fn is None:
+        having = [n for n in family_names() if getattr(get_family(n), entry) is not None]
+        raise UserError(f"{what} takes a {' or '.join(having)} workdir; {path} holds {name!r}")
+    return fn
 
-    config = load_workdir_config(args.workdir)
-    if config.model.family != "tacotron2":
-        raise UserError(
-            f"export takes a Tacotron 2 workdir; {args.workdir} holds {config.model.family!r}"
-        )
-    meta = export(args.workdir, args.out, args.dtype)
+
+def cmd_export(args) -> int:
+    meta = _entry(args.workdir, "export", "export")(args.workdir, args.out, args.dtype)
     print(
         f"export: step {meta['step']}, {meta['parameters']:,} parameters as {meta['dtype']} "
         f"-> {args.out} (sha256 {meta['sha256']})"
@@ -373,14 +315,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_gta(args) -> int:
-    from tts_jax.models.tacotron2 import export_gta
-
-    config = load_workdir_config(args.workdir)
-    if config.model.family != "tacotron2":
-        raise UserError(
-            f"gta needs a Tacotron 2 workdir; {args.workdir} holds {config.model.family!r}"
-        )
-    index = export_gta(args.workdir, args.out, args.split, args.batch_size)
+    gta = _entry(args.workdir, "gta", "gta")
+    index = gta(args.workdir, args.out, args.split, args.batch_size)
     print(
         f"gta: {len(index['utterances'])} teacher-forced mels of split {args.split!r} "
         f"(model step {index['step']}) written to {args.out}"
@@ -390,8 +326,6 @@ def cmd_gta(args) -> int:
 
 def _load_mel(path: Path):
     """A float log-mel ``[frames, n_mels]`` from a .npy file, or a UserError saying why not."""
-    import numpy as np
-
     try:
         mel = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -406,77 +340,67 @@ def _load_mel(path: Path):
 
 
 def cmd_vocode(args) -> int:
-    import numpy as np
-
-    from tts_jax import audio
-
     mel_path = Path(args.mel)
     if not mel_path.is_file():
         raise UserError(f"mel file not found: {mel_path}")
     mel = _load_mel(mel_path)
     # --workdir: a vocoder run (used as the vocoder) or any run (its front-end settings).
-    config = load_workdir_config(args.workdir) if args.workdir else None
+    config = workdir.read_config(args.workdir) if args.workdir else None
     cfg = audio.MelConfig.from_config(config.data) if config else audio.MelConfig()
     vocoder = args.vocoder
     if vocoder is None:
-        family = config.model.family if config is not None else None
-        is_vocoder = family in ("hifigan", "clarinet", "wavenet")
-        vocoder = f"{family}:{args.workdir}" if is_vocoder else "griffin-lim"
+        is_vocoder = config is not None and get_family(config.model.family).vocoder is not None
+        vocoder = f"{config.model.family}:{args.workdir}" if is_vocoder else "griffin-lim"
     if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
         raise UserError(f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}]")
     if vocoder == "griffin-lim":
-        wav = np.asarray(audio.mel_to_audio(mel, cfg, n_iter=args.iterations))
+        wav = griffin_lim(cfg, n_iter=args.iterations)(mel)
     else:
-        from tts_jax.vocoders import load_vocoder
-
         wav = load_vocoder(vocoder, cfg)(mel)
     audio.save_wav(args.out, wav, cfg.sample_rate)
     print(f"vocode: {len(wav) / cfg.sample_rate:.2f} s written to {args.out}")
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from tts_jax.eval.evaluate import (
-        copy_synthesis_pairs,
-        evaluate_pairs,
-        folder_pairs,
-        griffin_lim_pairs,
-    )
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """Per-item scores as CSV (floats to 3 decimals), columns in the first row's order."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items()})
 
+
+def cmd_evaluate(args) -> int:
     sr = args.sample_rate
     if args.workdir:
-        config = load_workdir_config(args.workdir)
-        family = config.model.family
-        vocoder = args.vocoder or "griffin-lim"
+        config = workdir.read_config(args.workdir)
+        evaluate = _entry(args.workdir, "evaluate", "evaluate --workdir")
+        mel_cfg = audio.MelConfig.from_config(config.data)
+        name = args.vocoder or "griffin-lim"
+        request = EvalRequest(
+            split=args.split,
+            limit=args.limit,
+            vocoder=load_vocoder(name, mel_cfg),
+            vocoder_name=name,
+            sentences=tuple(read_sentences(args.sentences)) if args.sentences else None,
+        )
+        ev = evaluate(args.workdir, request)
         sr = config.data.sample_rate
-        meta = {"workdir": args.workdir, "split": args.split, "vocoder": vocoder}
-        if family == "tacotron2":
-            from tts_jax.eval.attention import diagnostics_summary
-            from tts_jax.models.tacotron2 import heldout_synthesis, read_sentences
-
-            sentences = read_sentences(args.sentences) if args.sentences else None
-            pairs, diag, synth = heldout_synthesis(
-                args.workdir, args.split, args.limit, vocoder, sentences
-            )
-            held_out = f"{Path(args.sentences).name}" if sentences else f"{args.split} split"
-            title = f"{Path(args.workdir).name} (step {synth.step}) + {vocoder}, {held_out}"
-            attention = diagnostics_summary(diag)
-            attention["duration_ratio"] = attention["seconds"] / attention["reference_seconds"]
-            meta.update(attention=attention, sentences=args.sentences)
-            print("evaluate: attention and duration " + json.dumps(attention))
-        elif family == "vqvae":
-            from tts_jax.models.vqvae import heldout_reconstruction
-
-            pairs, stats = heldout_reconstruction(args.workdir, args.split, args.limit, vocoder)
-            title = f"{Path(args.workdir).name} (step {stats['step']}) reconstruction + {vocoder}"
-            meta["mel"] = stats
-            print("evaluate: mel reconstruction " + json.dumps(stats))
-        else:
-            raise UserError(
-                f"evaluate --workdir knows text-to-speech (tacotron2) and VQ-VAE workdirs; "
-                f"{args.workdir} holds {family!r} (score vocoders with --data and --reference, "
-                f"Conv-TasNet with `tts-jax separate --split`)"
-            )
+        title = ev.title
+        meta = {"workdir": args.workdir, "split": args.split, "vocoder": name, **ev.stats}
+        if args.sentences:
+            meta["sentences"] = args.sentences
+        for key, value in ev.stats.items():
+            print(f"evaluate: {key} " + json.dumps(value))
+        if ev.pairs is None:  # the family scored itself: its rows and statistics
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            _write_rows(out / "scores.csv", ev.rows)
+            (out / "eval.json").write_text(json.dumps({"title": title, "meta": meta}, indent=2))
+            print(f"evaluate: {len(ev.rows)} items scored by {title} -> {out}/eval.json")
+            return 0
+        pairs = ev.pairs
     elif args.reference_dir or args.synthesized_dir:
         if not (args.reference_dir and args.synthesized_dir):
             raise UserError("--reference-dir and --synthesized-dir go together")
@@ -488,15 +412,11 @@ def cmd_evaluate(args) -> int:
                 "with --data, pass --reference griffin-lim (the floor) or --reference "
                 "hifigan:WORKDIR: copy synthesis of the split's ground-truth mels"
             )
-        from tts_jax.data.ljspeech import open_corpus
-
         split = open_corpus(args.data).split(args.split)
         if args.reference == "griffin-lim":
             pairs = griffin_lim_pairs(split, args.limit)
             title = "Griffin-Lim (60 it.) copy-synthesis"
         else:
-            from tts_jax.vocoders import load_vocoder
-
             vocoder = load_vocoder(args.reference, split.mel)
             pairs = copy_synthesis_pairs(split, args.limit, vocoder)
             title = f"{args.reference} (step {vocoder.step}) copy-synthesis"
@@ -515,7 +435,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_mixtures(args) -> int:
-    from tts_jax.data.mixtures import build_mixtures
 
     counts = build_mixtures(
         args.corpus,
@@ -531,50 +450,32 @@ def cmd_mixtures(args) -> int:
 
 
 def cmd_separate(args) -> int:
-    from tts_jax import audio
-    from tts_jax.data.mixtures import sample_rate_of
-    from tts_jax.models.conv_tasnet import evaluate_split, separate
-    from tts_jax.vocoders import workdir_config
-
-    config = workdir_config(args.workdir, None, "conv_tasnet")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if args.split:
-        from tts_jax.data.mixtures import voice_pairs
-        from tts_jax.eval.metrics import summarize
-
-        result = evaluate_split(args.workdir, args.split, config)
-        pairs = voice_pairs(config.data.mixtures, args.split)
-        with open(out / "si_snr.csv", "w") as f:
-            f.write("id,voices,seconds,si_snr,si_snri\n")
-            for r in result["rows"]:
-                f.write(
-                    f"{r['id']},{pairs.get(r['id'], '')},{r['seconds']:.3f},"
-                    f"{r['si_snr']:.3f},{r['si_snri']:.3f}\n"
-                )
-        summary = {k: v for k, v in result.items() if k != "rows"}
-        if pairs:  # SI-SNRi per pair of voices: which pairs the model cannot tell apart
-            by_pair = {}
-            for r in result["rows"]:
-                by_pair.setdefault(pairs[r["id"]], []).append(r["si_snri"])
-            summary["si_snri_by_voices"] = {k: summarize(v) for k, v in sorted(by_pair.items())}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        print(
-            f"separate: {summary['mixtures']} {args.split} mixtures (step {summary['step']}), "
-            f"SI-SNR {summary['si_snr']:.2f} ± {summary['si_snr_ci95']:.2f} dB, "
-            f"SI-SNRi {summary['si_snri']:.2f} ± {summary['si_snri_ci95']:.2f} dB -> {out}"
+    if args.split:  # score every mixture of a split of the run's mixtures
+        evaluate = _entry(args.workdir, "evaluate", "separate --split")
+        ev = evaluate(args.workdir, EvalRequest(split=args.split, limit=sys.maxsize))
+        _write_rows(out / "si_snr.csv", ev.rows)
+        (out / "summary.json").write_text(json.dumps(ev.stats, indent=2))
+        scalars = ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in ev.stats.items()
+            if isinstance(v, int | float | str)
         )
+        print(f"separate: {ev.title}: {scalars} -> {out}")
         return 0
-    mix = audio.load_wav(args.mix, sample_rate_of(config.data.mixtures))
-    sources, sr = separate(args.workdir, mix, config)
-    for j, s in enumerate(sources, start=1):
-        audio.save_wav(out / f"s{j}.wav", s, sr)
-    print(f"separate: {len(sources)} sources of {len(mix) / sr:.2f} s written to {out}")
+    config = workdir.read_config(args.workdir)
+    _, load = with_role(config.model.family, "separator", f"separate --workdir {args.workdir}")
+    separator = load(args.workdir)
+    mix = audio.load_wav(args.mix, separator.sample_rate)
+    sources = separator(mix)
+    for j, source in enumerate(sources, start=1):
+        audio.save_wav(out / f"s{j}.wav", source, separator.sample_rate)
+    print(f"separate: {len(sources)} sources of {len(mix) / separator.sample_rate:.2f} s -> {out}")
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from tts_jax.sweep import run_sweep
 
     for item in args.set:
         key = item.split("=", 1)[0]
@@ -587,9 +488,9 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from tts_jax import bench
 
-    bench.run(args.model, config_spec=args.config, quick=args.quick, out=args.out)
+    for model in args.model:
+        benchmarks.run(model, config_spec=args.config, quick=args.quick, out=args.out)
     return 0
 
 
@@ -748,7 +649,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="time jitted functions; JSON lines appended to --out")
-    b.add_argument("model")
+    b.add_argument("model", nargs="+", help="one or more benchmarks, e.g. griffin_lim log_mel")
     b.add_argument("--config", default=None)
     b.add_argument("--quick", action="store_true", help="one repeat, small inputs")
     b.add_argument("--out", default="runs/bench/results.jsonl")

@@ -8,7 +8,49 @@ An experiment file ``experiments/NAME.py`` defines ``get_config(variant)`` retur
 
 from __future__ import annotations
 
-from ml_collections import ConfigDict, config_dict
+import ast
+import dataclasses
+from pathlib import Path
+
+from absl import flags
+from ml_collections import ConfigDict, config_dict, config_flags
+
+from tts_jax.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Base of a family's model settings: a frozen dataclass whose defaults are the paper's,
+    the one place they are written. Its ``config.model`` section (:meth:`section`) holds every
+    field, so each is a ``--config.model.NAME=`` override; an experiment file changes only what
+    differs. :meth:`from_config` reads a section back, a saved one included."""
+
+    @classmethod
+    def section(cls, family: str) -> ConfigDict:
+        """``config.model`` of an experiment file: ``family`` and every field's default."""
+        return ConfigDict({"family": family, **dataclasses.asdict(cls())})
+
+    @classmethod
+    def from_config(cls, model: ConfigDict):
+        """The settings of a ``config.model`` section. A field the section lacks takes its
+        default (a config saved before the field existed); a key no field has is refused."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        given = {k: v for k, v in model.items() if k != "family"}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise UserError(
+                f"config.model has fields {cls.__name__} does not know: {', '.join(unknown)} "
+                f"(it knows {', '.join(sorted(known))})"
+            )
+        return cls(**{k: _frozen(v) for k, v in given.items()})
+
+
+def _frozen(value):
+    """Lists (a config read back from JSON) as tuples, nested ones too: hashable, as flax
+    module fields must be."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def check_variant(variant: str, intended_use: dict[str, str]) -> None:
@@ -76,3 +118,85 @@ def base_config() -> ConfigDict:
     c.model = ConfigDict()
     c.model.family = ""
     return c
+
+
+PROJECT = Path(__file__).resolve().parents[1]  # the clone tts-jax is installed from
+
+
+def resolve_config_path(spec: str) -> str:
+    """``FILE.py[:VARIANT]`` with FILE found relative to the current directory, else to the
+    project folder (so ``experiments/NAME.py`` works from anywhere with an editable install)."""
+    path, sep, variant = spec.partition(":")
+    for candidate in (Path(path), PROJECT / path):
+        if candidate.is_file():
+            return f"{candidate}{sep}{variant}"
+    raise UserError(
+        f"config file not found: {path} (looked in {Path.cwd()} and {PROJECT}; expected "
+        "experiments/NAME.py[:VARIANT])"
+    )
+
+
+def _explain_override(spec: str, override: str) -> str | None:
+    """Why ``--config.a.b=VALUE`` does not fit the config, in words (or None)."""
+    key, _, value = override[len("--config.") :].partition("=")
+    try:
+        base = load_config(spec)
+    except UserError:
+        return None
+    node = base
+    for part in key.split("."):
+        if not hasattr(node, "keys") or part not in node:
+            return None  # ml_collections already names the nearest keys
+        node = node[part]
+    expected = type(node).__name__
+    if expected in ("int", "float", "bool", "str"):
+        return f"--config.{key} expects type {expected} (it is {node!r}), got {value!r}"
+    return None
+
+
+def load_config(spec: str, overrides: list[str] = ()):
+    """``FILE.py[:VARIANT]`` plus ``--config.a.b=value`` overrides -> a locked ConfigDict.
+
+    Uses ml_collections' own config-file flag, so overrides are type-checked against the
+    config's fields.
+    """
+    spec = resolve_config_path(spec)
+    path = spec.split(":", 1)[0]
+    argv = ["tts-jax", f"--config={spec}", *overrides]
+    fv = flags.FlagValues()
+    try:
+        # sys_argv: the flag looks for its overrides there (by default in sys.argv).
+        config_flags.DEFINE_config_file(
+            "config", None, "experiment config", flag_values=fv, sys_argv=argv
+        )
+        fv(argv)
+        return fv.config
+    except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
+        reason = _plain_message(e)
+        if "invalid literal" in reason or "could not convert" in reason:  # a value of bad type
+            for o in overrides:
+                if o.partition("=")[0] + "=" in reason:  # the override absl names
+                    reason = _explain_override(spec, o) or reason
+        raise UserError(f"bad config or override ({spec}): {reason}") from None
+    except (SyntaxError, NameError, ImportError) as e:
+        syntax = isinstance(e, SyntaxError)
+        where = f" line {e.lineno}" if syntax and e.lineno else ""
+        reason = e.msg if syntax else str(e)
+        raise UserError(
+            f"config file {path}{where} cannot be run: {type(e).__name__}: {reason}"
+        ) from None
+
+
+def _plain_message(e: Exception) -> str:
+    """The useful words of an absl / ml_collections error (which may embed a traceback or the
+    repr of a KeyError) on one line."""
+    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    if text[:1] in "'\"" and text[-1:] == text[:1]:
+        try:
+            text = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            pass
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):
+        lines = lines[-1:]
+    return " ".join(lines)

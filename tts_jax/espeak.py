@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 
+import espeakng_loader
 import numpy as np
 
 from tts_jax.errors import UserError
@@ -39,8 +40,6 @@ _SynthCallback = ctypes.CFUNCTYPE(
 
 
 def _paths() -> tuple[str, str]:
-    import espeakng_loader
-
     return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
 
 

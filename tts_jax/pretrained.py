@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tts_jax import audio, workdir
 from tts_jax.errors import UserError
+from tts_jax.family import with_role
+from tts_jax.vocoders import load_vocoder
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = {"tacotron2-espeak": "tacotron2_espeak"}
@@ -78,12 +81,10 @@ def speech_warnings(text: str, symbols: int, seconds: float, stopped: bool, max_
 
 
 class TTS:
-    """Text -> waveform: a Tacotron 2 :class:`Synthesizer` and a mel vocoder."""
+    """Text -> waveform: a synthesizer (a text-to-mel family's, e.g. Tacotron 2's) and a mel
+    vocoder by name (:func:`tts_jax.vocoders.load_vocoder`)."""
 
     def __init__(self, synthesizer, vocoder: str = "griffin-lim"):
-        from tts_jax import audio
-        from tts_jax.vocoders import load_vocoder
-
         self.synthesizer = synthesizer
         self.mel_config = audio.MelConfig.from_config(synthesizer.config.data)
         self.vocoder = load_vocoder(vocoder, self.mel_config)
@@ -109,7 +110,9 @@ class TTS:
 
 
 def load(name_or_dir: str | Path = DEFAULT, vocoder: str = "griffin-lim") -> TTS:
-    """The shipped model by name (default), or a Tacotron 2 workdir / exported model."""
-    from tts_jax.models.tacotron2 import Synthesizer
-
-    return TTS(Synthesizer.from_workdir(model_path(name_or_dir)), vocoder)
+    """The shipped model by name (default), or the workdir / exported model of any text-to-mel
+    family."""
+    path = model_path(name_or_dir)
+    config = workdir.read_config(path)
+    _, load_synthesizer = with_role(config.model.family, "synthesizer", f"pretrained.load({path})")
+    return TTS(load_synthesizer(path), vocoder)

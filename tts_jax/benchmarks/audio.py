@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tts_jax import audio
-from tts_jax.bench import register, timed
+from tts_jax.benchmarks import register, timed
 
 
 @register("griffin_lim")

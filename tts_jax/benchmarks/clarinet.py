@@ -9,15 +9,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from tts_jax.bench import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.config import load_config
+from tts_jax.models import clarinet as CL
+from tts_jax.models import wavenet as W
 
 
 @register("clarinet")
 def clarinet(config_spec=None, quick=False):
-    from tts_jax.cli import load_config
-    from tts_jax.models import clarinet as CL
-    from tts_jax.models import wavenet as W
-
     sizes = ["tiny"] if quick else ["paper", "cpu"]
     if config_spec:
         sizes = [config_spec.partition(":")[2] or "paper"]

@@ -6,14 +6,13 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from tts_jax.bench import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.config import load_config
+from tts_jax.models import conv_tasnet as CT
 
 
 @register("conv_tasnet")
 def conv_tasnet(config_spec=None, quick=False):
-    from tts_jax.cli import load_config
-    from tts_jax.models import conv_tasnet as CT
-
     spec = config_spec or (
         "experiments/conv_tasnet.py:tiny" if quick else "experiments/conv_tasnet.py:paper"
     )
@@ -39,8 +38,8 @@ def conv_tasnet(config_spec=None, quick=False):
         "mixture": rng.normal(0, 0.1, (b, seg)).astype(np.float32),
         "sources": rng.normal(0, 0.1, (b, 2, seg)).astype(np.float32),
     }
-    state = CT.init_state(config, jax.random.PRNGKey(0), batch)
-    res = timed(jax.jit(CT.train_step(config)), state, batch, repeats=1 if quick else 3)
+    state = CT.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
+    res = timed(jax.jit(CT.FAMILY.train_step(config)), state, batch, repeats=1 if quick else 3)
     yield {
         "measure": "train_step",
         "config": spec,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from tts_jax.bench import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.config import load_config
+from tts_jax.models import frame_lm as family
 
 
 @register("frame_lm")
 def frame_lm(config_spec=None, quick=False):
-    from tts_jax.cli import load_config
-    from tts_jax.models import frame_lm as family
-
     spec = config_spec or ("experiments/frame_lm.py:tiny" if quick else "experiments/frame_lm.py")
     config = load_config(spec)
     b, t = config.train.batch_size, 64 if quick else 400

@@ -13,7 +13,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from tts_jax.bench import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.config import load_config
+from tts_jax.models import hifigan as H
+from tts_jax.nn.conv import fold_weight_norm
 
 
 def _batch(b: int, seg: int, hop: int, n_mels: int = 80) -> dict:
@@ -34,10 +37,6 @@ def _configs(config_spec, quick):
 
 @register("hifigan")
 def hifigan(config_spec=None, quick=False):
-    from tts_jax.cli import load_config
-    from tts_jax.models import hifigan as H
-    from tts_jax.nn.conv import fold_weight_norm
-
     repeats = 1 if quick else 3
     # The ablations (XLA's own convolution forms) run on the first config only: the
     # discriminators are the same for V1-V3, and --quick skips them.
@@ -74,8 +73,8 @@ def hifigan(config_spec=None, quick=False):
         batch = _batch(b, seg, hop)
         for impl in ("split", "xla") if ablate else ("split",):
             config.model.conv_impl = impl
-            state = H.init_state(config, jax.random.PRNGKey(0), batch)
-            step = jax.jit(H.train_step(config))
+            state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
+            step = jax.jit(H.FAMILY.train_step(config))
             res = timed(step, state, batch, repeats=1 if quick else 2)
             yield {
                 "measure": "train_step",

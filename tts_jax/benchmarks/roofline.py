@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tts_jax.bench import register, timed
+from tts_jax.benchmarks import register, timed
 
 
 @register("gemm")

@@ -12,7 +12,9 @@ import functools
 import jax
 import numpy as np
 
-from tts_jax.bench import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.config import load_config
+from tts_jax.models import tacotron2 as T
 
 
 def _batch(b: int, n: int, t: int, n_mels: int = 80):
@@ -30,9 +32,6 @@ def _batch(b: int, n: int, t: int, n_mels: int = 80):
 
 @register("tacotron2")
 def tacotron2(config_spec=None, quick=False):
-    from tts_jax.cli import load_config
-    from tts_jax.models import tacotron2 as T
-
     spec = config_spec or (
         "experiments/tacotron2.py:tiny" if quick else "experiments/tacotron2.py:paper"
     )
@@ -41,9 +40,9 @@ def tacotron2(config_spec=None, quick=False):
     text, frames = (32, 24 * r) if quick else (95, 400 - 400 % r)
     train_batch = 2 if quick else 8
     batch = _batch(train_batch, text, frames)
-    state = T.init_state(config, jax.random.PRNGKey(0), batch)
+    state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
     params = count_params(state.params)
-    step = jax.jit(T.train_step(config))
+    step = jax.jit(T.FAMILY.train_step(config))
     res = timed(step, state, batch, repeats=1 if quick else 3)
     yield {
         "measure": "train_step",

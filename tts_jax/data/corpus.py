@@ -23,12 +23,21 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tts_jax import audio, espeak
+from tts_jax.data.ljspeech import (
+    SPLITS_FILE,
+    assign_splits,
+    corpus_splits,
+    read_metadata,
+    read_speakers,
+)
+from tts_jax.data.sentences import english_words, generate_sentences
 from tts_jax.errors import UserError
+from tts_jax.text.cleaners import english_cleaners
 
 
 def speak(normalized_text: str, voice: str = "en-us", rate: int = 160, sample_rate: int = 22050):
     """One utterance as the corpus has it: espeak at ``rate``, resampled, silence trimmed."""
-    from tts_jax import audio, espeak
 
     wav = espeak.synthesize(normalized_text, voice=voice, rate=rate)
     wav = audio.resample(wav, espeak.SAMPLE_RATE, sample_rate)
@@ -38,14 +47,12 @@ def speak(normalized_text: str, voice: str = "en-us", rate: int = 160, sample_ra
 def espeak_reference(text: str, voice: str = "en-us", sample_rate: int = 22050):
     """What the corpus would hold for raw ``text`` (cleaned as the corpus builder cleans it):
     the reference that synthesised speech of new sentences is scored against."""
-    from tts_jax.text.cleaners import english_cleaners
 
     return speak(english_cleaners(text), voice, sample_rate=sample_rate)
 
 
 def _speak_chunk(jobs: list[tuple[str, str, str]], wav_dir: str, rate: int, sample_rate: int):
     """Worker: synthesise ``(id, normalized_text, voice)`` jobs and write their wavs."""
-    from tts_jax import audio
 
     durations = []
     for utt_id, text, voice in jobs:
@@ -81,17 +88,6 @@ def build_corpus(
     run continued on the new corpus never trains on the old one's held-out sentences. The new
     utterances get their own hash splits, and none repeats a sentence of ``extend``.
     """
-    from tts_jax import espeak
-    from tts_jax.data.ljspeech import (
-        SPLITS_FILE,
-        assign_splits,
-        corpus_splits,
-        read_metadata,
-        read_speakers,
-    )
-    from tts_jax.data.sentences import english_words, generate_sentences
-    from tts_jax.text.cleaners import english_cleaners
-
     if num_utterances < 1:
         raise UserError(f"--num-utterances must be >= 1, got {num_utterances}")
     known = set(espeak.voices())

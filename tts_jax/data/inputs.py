@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tts_jax import audio
+from tts_jax.data import Data
 from tts_jax.data.ljspeech import Corpus, open_corpus
 from tts_jax.data.pipeline import AudioSegments, TextMelBatches
 from tts_jax.text import TextConfig
-from tts_jax.train.family import Data
 
 
 def mel_config(config) -> audio.MelConfig:
@@ -67,8 +69,6 @@ def text_mel_data(
 def audio_segment_example(config, batch_size: int = 1) -> dict:
     """Zeros in the shapes of an :func:`audio_segment_data` training batch (initialising or
     restoring a vocoder needs only shapes)."""
-    import numpy as np
-
     seg = config.train.segment_length
     return {
         "audio": np.zeros((batch_size, seg), np.float32),

@@ -14,6 +14,7 @@ the text: each noun, adjective and adverb slot then draws from that list half of
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -153,7 +154,7 @@ EXTRA_WORD_SHARE = 0.5
 def english_words(n: int) -> list[str]:
     """English's ``n`` most frequent words (wordfreq), alphabetic ones of 3+ letters only."""
     try:
-        import wordfreq
+        import wordfreq  # optional (the [corpus] extra): only --words needs it
     except ImportError:
         raise UserError(
             "widening the corpus text needs the wordfreq package: pip install 'tts-jax[corpus]'"
@@ -316,3 +317,18 @@ def generate_sentences(
         seen.add(s)
         out.append(s)
     return out
+
+
+def read_sentences(path) -> list[str]:
+    """A text file of sentences, one a line; blank lines and lines starting with '#' skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"sentences file {path} does not exist")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"sentences file {path} is not UTF-8 text ({e.reason})") from None
+    sentences = [x.strip() for x in lines if x.strip() and not x.lstrip().startswith("#")]
+    if not sentences:
+        raise UserError(f"sentences file {path} holds no sentence")
+    return sentences

@@ -30,7 +30,11 @@ import math
 
 import librosa
 import numpy as np
+import pysptk
+import pyworld
 import scipy.stats
+from pesq import pesq
+from pystoi import stoi as _stoi
 
 from tts_jax import audio
 from tts_jax.errors import UserError
@@ -69,9 +73,6 @@ def _dithered(wav) -> np.ndarray:
 
 def world_features(wav, sample_rate: int, order: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """``(mel-cepstrum [T, order] without c0, F0 [T] in Hz with 0 = unvoiced)``, 5 ms frames."""
-    import pysptk
-    import pyworld
-
     x = _dithered(wav).astype(np.float64)
     f0, t = pyworld.dio(x, sample_rate, frame_period=_FRAME_PERIOD_MS)
     f0 = pyworld.stonemask(x, f0, t, sample_rate)
@@ -127,8 +128,6 @@ def mr_stft(reference, synthesized, sample_rate: int = 22050, fft_sizes=(512, 10
 
 def pesq_wb(reference, synthesized, sample_rate: int = 22050) -> float:
     """Wideband PESQ at 16 kHz (both signals resampled, cut to the shorter)."""
-    from pesq import pesq
-
     ref = audio.resample(_check(reference, "reference", sample_rate, 0.25), sample_rate, 16000)
     syn = audio.resample(_check(synthesized, "synthesized", sample_rate, 0.25), sample_rate, 16000)
     n = min(len(ref), len(syn))
@@ -139,8 +138,6 @@ def pesq_wb(reference, synthesized, sample_rate: int = 22050) -> float:
 
 
 def stoi(reference, synthesized, sample_rate: int = 22050) -> float:
-    from pystoi import stoi as _stoi
-
     ref = _check(reference, "reference", sample_rate, 0.4)
     syn = _check(synthesized, "synthesized", sample_rate, 0.4)
     n = min(len(ref), len(syn))

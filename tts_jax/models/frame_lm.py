@@ -9,15 +9,30 @@ CPU. It is not a speech model; Tacotron 2 is (tts_jax.models.tacotron2).
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tts_jax.config import ModelConfig
 from tts_jax.data.inputs import text_mel_data
-from tts_jax.train.family import Family, count_params
+from tts_jax.family import Family, count_params
+from tts_jax.plotting import mel_image
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.state import TrainState, make_train_step
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameLMConfig(ModelConfig):
+    """``config.model`` of a frame_lm run (experiments/frame_lm.py:cpu), the one place its
+    sizes are written."""
+
+    channels: int = 64
+    kernel_size: int = 5
+    num_layers: int = 2
+    dropout: float = 0.1
 
 
 class CausalConvBlock(nn.Module):
@@ -36,10 +51,10 @@ class CausalConvBlock(nn.Module):
 
 
 class FrameLM(nn.Module):
-    channels: int = 64
-    kernel_size: int = 5
-    num_layers: int = 2
-    dropout: float = 0.1
+    channels: int
+    kernel_size: int
+    num_layers: int
+    dropout: float
 
     @nn.compact
     def __call__(self, mels, *, train: bool):
@@ -58,12 +73,21 @@ def masked_mse(pred, target, mask):
 
 
 def _model(config) -> FrameLM:
-    m = config.model
-    return FrameLM(m.channels, m.kernel_size, m.num_layers, m.dropout)
+    cfg = FrameLMConfig.from_config(config.model)
+    return FrameLM(cfg.channels, cfg.kernel_size, cfg.num_layers, cfg.dropout)
 
 
 def make_data(config, process_index, process_count):
     return text_mel_data(config, process_index, process_count)
+
+
+def example_batch(config) -> dict:
+    """``{"mels" [1, 8, n_mels], "mel_mask" [1, 8]}`` of zeros (the parameters do not depend on
+    the length)."""
+    return {
+        "mels": np.zeros((1, 8, config.data.n_mels), np.float32),
+        "mel_mask": np.ones((1, 8), np.float32),
+    }
 
 
 def init_state(config, rng, batch):
@@ -106,8 +130,6 @@ def eval_step(config):
 
 
 def eval_summaries(config, state, batch):
-    from tts_jax.plotting import mel_image
-
     pred = _model(config).apply(
         {"params": state.params, **state.model_state}, batch["mels"], train=False
     )
@@ -118,7 +140,7 @@ def eval_summaries(config, state, batch):
 
 
 def param_count(config) -> dict[str, int]:
-    mels = jnp.zeros((1, 8, config.data.n_mels))
+    mels = example_batch(config)["mels"]
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(0)}
     return {"model": count_params(lambda: _model(config).init(rngs, mels, train=False))}
 
@@ -127,6 +149,7 @@ FAMILY = Family(
     name="frame_lm",
     make_data=make_data,
     init_state=init_state,
+    example_batch=example_batch,
     train_step=train_step,
     eval_step=eval_step,
     eval_summaries=eval_summaries,

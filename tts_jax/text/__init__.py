@@ -14,6 +14,7 @@ import numpy as np
 
 from tts_jax.errors import UserError
 from tts_jax.text.cleaners import clean
+from tts_jax.text.phonemes import to_ipa
 from tts_jax.text.symbols import CHARACTERS, PHONEMES, SymbolTable
 
 
@@ -44,8 +45,6 @@ def normalize(text: str, cfg: TextConfig = TextConfig()) -> str:
     """Cleaned text, transcribed to IPA when the front end says so."""
     cleaned = clean(text, cfg.cleaners)
     if cfg.frontend == "ipa":
-        from tts_jax.text.phonemes import to_ipa
-
         return to_ipa(cleaned, cfg.voice)
     return cleaned
 

@@ -32,13 +32,21 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
 from tts_jax.errors import UserError
+from tts_jax.family import Family, get_family
 from tts_jax.train import mesh as mesh_lib
-from tts_jax.train.family import Family, get_family
 from tts_jax.train.summary import SummaryWriter
+from tts_jax.workdir import (
+    checkpoint_arrays,
+    checkpoint_manager,
+    config_diff,
+    restore_state,
+    save_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,38 +147,6 @@ class WorkdirLock:
             self.held = False
 
 
-def save_config(config: ConfigDict, workdir: Path) -> None:
-    """Writes ``workdir/config.json``; warns about fields changed since the saved one."""
-    path = workdir / "config.json"
-    new = json.loads(config.to_json_best_effort())
-    if path.is_file():
-        old = json.loads(path.read_text())
-        changed = sorted(_diff(old, new))
-        if changed:
-            log.warning("config differs from the one saved in %s: %s", workdir, ", ".join(changed))
-    if jax.process_index() == 0:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(new, indent=2, sort_keys=True))
-        tmp.replace(path)
-
-
-def _diff(a, b, prefix=""):
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in set(a) | set(b):
-            yield from _diff(a.get(k), b.get(k), f"{prefix}{k}.")
-    elif a != b:
-        yield prefix[:-1]
-
-
-def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=True
-    )
-    return ocp.CheckpointManager(
-        (workdir / "checkpoints").absolute(), options=options, item_names=("state", "data")
-    )
-
-
 def _path_names(path) -> str:
     return "/".join(re.findall(r"[A-Za-z0-9_]+", jax.tree_util.keystr(path)))
 
@@ -197,13 +173,6 @@ def check_workdir(config: ConfigDict, workdir: Path) -> None:
         )
 
 
-def checkpoint_arrays(workdir: Path, step: int):
-    """The tree of array metadata (shape, dtype) that checkpoint ``step`` holds, read from
-    disk without restoring anything."""
-    meta = ocp.StandardCheckpointer().metadata(workdir / "checkpoints" / str(step) / "state")
-    return getattr(meta, "item_metadata", meta).tree
-
-
 def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target_state) -> None:
     """Raises a UserError naming the differing model fields when checkpoint ``step`` was
     written by a model of other shapes than ``target_state`` and the saved config's model
@@ -223,7 +192,7 @@ def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target
     path = workdir / "config.json"
     if path.is_file():
         old = json.loads(path.read_text()).get("model", {})
-        fields = sorted(_diff(old, json.loads(config.model.to_json_best_effort())))
+        fields = sorted(config_diff(old, json.loads(config.model.to_json_best_effort())))
     if not fields:  # same model, other shapes on disk: damage, which the fallback handles
         return
     raise UserError(
@@ -232,19 +201,6 @@ def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target
         f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}); train it with its "
         "saved config, or give another --workdir"
     )
-
-
-def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = None):
-    """Restores ``(state, data_position)`` from step ``step`` (default: newest) into the
-    shapes, dtypes and shardings of ``target_state``."""
-    step = mgr.latest_step() if step is None else step
-    restored = mgr.restore(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target_state), data=ocp.args.JsonRestore()
-        ),
-    )
-    return restored.state, restored.data
 
 
 def restore_newest_good(workdir: Path, mgr, target_state, keep: int):
@@ -271,8 +227,6 @@ def restore_newest_good(workdir: Path, mgr, target_state, keep: int):
                     "checkpoint %d cannot be restored (%s); moved to %s", step, reason, aside
                 )
             if jax.process_count() > 1:
-                from jax.experimental import multihost_utils
-
                 multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
             mgr = checkpoint_manager(workdir, keep)
     if failures:
@@ -470,8 +424,6 @@ def _agree(flag: bool) -> bool:
     """True on every host when it is true on any (clocks differ between hosts)."""
     if jax.process_count() == 1:
         return flag
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.array([flag]))))
 
 
@@ -494,48 +446,3 @@ def _log_line(step: int, total: int, mean: dict, rate: list[tuple[int, float]]) 
 def _say(is_main: bool, line: str) -> None:
     if is_main:
         tqdm.write(line)
-
-
-def restore_trained(
-    workdir: str | Path, config: ConfigDict, family: Family, example_batch, step: int | None = None
-):
-    """A checkpoint's state of a training workdir, the newest unless ``step`` is given (for
-    synthesis, export and scoring a run over its checkpoints)."""
-    workdir = Path(workdir)
-    target = jax.jit(lambda b: family.init_state(config, jax.random.PRNGKey(0), b))(example_batch)
-    mgr = checkpoint_manager(workdir, 1)
-    try:
-        if mgr.latest_step() is None:
-            raise UserError(f"{workdir} has no checkpoint yet (train it first)")
-        if step is not None and step not in mgr.all_steps():
-            raise UserError(f"{workdir} has no checkpoint of step {step}: {mgr.all_steps()}")
-        state, _ = restore_state(mgr, target, step)
-    finally:
-        mgr.close()
-    return state
-
-
-def restore_params(workdir: str | Path):
-    """The newest checkpoint's ``params`` of a training workdir as host numpy arrays, read
-    without building the model (so it can run while another model's init is being traced:
-    a student loading its frozen teacher)."""
-    workdir = Path(workdir)
-    mgr = checkpoint_manager(workdir, 1)
-    try:
-        step = mgr.latest_step()
-        if step is None:
-            raise UserError(f"{workdir} has no checkpoint yet (train it first)")
-        # Every array onto this process's first device, whatever mesh wrote it (a checkpoint
-        # saved on 4 devices reads on 1).
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        target = jax.tree.map(
-            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-            checkpoint_arrays(workdir, step),
-        )
-        with jax.ensure_compile_time_eval():
-            restored = mgr.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
-            )
-    finally:
-        mgr.close()
-    return jax.tree.map(np.asarray, restored.state["params"])

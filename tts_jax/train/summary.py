@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from tensorboardX import SummaryWriter as TBWriter
 
 
 class SummaryWriter:
@@ -28,8 +29,6 @@ class SummaryWriter:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
             tmp.replace(self.path)
         if self.active:
-            from tensorboardX import SummaryWriter as TBWriter
-
             self._tb = TBWriter(str(Path(workdir) / "tensorboard"))
 
     def scalars(self, step: int, values: dict, prefix: str = "train") -> None:

@@ -1,0 +1,41 @@
+"""Tacotron 2 (Shen et al. 2018, arXiv 1712.05884): text -> mel spectrogram.
+
+``model`` holds the paper's blocks and losses, ``train`` what the shared trainer calls,
+``inference`` the trained model's synthesizer, export, GTA mels and held-out scoring.
+"""
+
+from tts_jax.family import assemble
+from tts_jax.models.tacotron2 import train
+from tts_jax.models.tacotron2.inference import (
+    TEXT_BUCKET,
+    Synthesizer,
+    evaluate,
+    export,
+    export_gta,
+    heldout_synthesis,
+)
+from tts_jax.models.tacotron2.model import (
+    Tacotron2,
+    Tacotron2Config,
+    alignment_focus,
+    alignment_monotonicity,
+    build_model,
+    guided_attention_loss,
+    guided_attention_scale,
+    guided_attention_weights,
+    losses,
+    masked_mse,
+    weighted_stop_loss,
+)
+from tts_jax.models.tacotron2.train import (
+    apply_model,
+)
+
+FAMILY = assemble(
+    "tacotron2",
+    train,
+    synthesizer=Synthesizer.from_workdir,
+    evaluate=evaluate,
+    export=export,
+    gta=export_gta,
+)

@@ -1,0 +1,37 @@
+"""A trained Gaussian WaveNet as a vocoder: cached autoregressive sampling, jitted."""
+
+from __future__ import annotations
+
+import jax
+
+from tts_jax import workdir
+from tts_jax.data.inputs import mel_config
+from tts_jax.inference import TrainedVocoder
+from tts_jax.models.wavenet.model import WaveNetConfig, build_model, generate, normalize_mel
+
+
+class Vocoder(TrainedVocoder):
+    """A trained teacher as ``mel [F, n_mels] -> waveform [F * hop]`` by cached autoregressive
+    sampling (slow by nature: one step per sample). ``config`` and ``state``: the saved ones
+    unless given; ``seed``: of the first sample's noise (each call draws new noise)."""
+
+    def __init__(self, path, config=None, state=None, seed: int = 0):
+        if config is None:
+            config = workdir.read_config(path, "wavenet")
+        if state is None:
+            state = workdir.restore(path, "wavenet", config=config)
+        self.config, self.step, self.mel = config, int(state.step), mel_config(config)
+        self.hop = config.data.hop_length
+        model = build_model(config)
+        params = jax.device_get(state.params)
+        floor = WaveNetConfig.from_config(config.model).log_scale_min
+
+        @jax.jit
+        def run(mel, rng):
+            cond = model.apply(
+                {"params": params}, normalize_mel(mel, config), method=model.upsample
+            )
+            return generate(model, params, cond, rng, log_scale_min=floor)
+
+        self._seed(seed)
+        self._generate = lambda mel: run(mel, self._next_key())
