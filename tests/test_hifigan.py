@@ -122,8 +122,8 @@ def test_period_discriminator_reflect_pads_to_a_multiple_of_the_period():
     assert padded.shape[1] == 33
     logits_ref, fmaps_ref = disc.apply(params, padded)
     np.testing.assert_allclose(logits, logits_ref, atol=1e-6)
-    # [B, p, T/p, C]: 11 rows of the 3 columns enter the first conv (stride 3 -> 4 rows).
-    assert fmaps[0].shape == (2, 3, 4, 4)
+    # [B, T/p, p, C]: 11 rows of the 3 columns enter the first conv (stride 3 -> 4 rows).
+    assert fmaps[0].shape == (2, 4, 3, 4)
     # Zero padding would give something else: the padding really is reflect.
     zero = jnp.pad(x, ((0, 0), (0, 2)))
     assert not np.allclose(disc.apply(params, zero)[0], logits)
@@ -135,7 +135,7 @@ def test_period_discriminator_of_a_divisible_length_does_not_pad():
     params = disc.init(jax.random.PRNGKey(1), x)
     _, fmaps = disc.apply(params, x)
     # 40 / 5 = 8 rows, no padding row; a lone conv is the last one, so stride 1.
-    assert fmaps[-1].shape[:3] == (1, 5, 8)
+    assert fmaps[-1].shape[:3] == (1, 8, 5)
 
 
 # --------------------------------------------------------------------------------- losses

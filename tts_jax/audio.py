@@ -34,6 +34,11 @@ from tts_jax.errors import UserError
 # Added under the square root of |STFT|^2 so that the magnitude has a finite gradient at exact
 # zeros (digital silence). 1e-18 moves a magnitude by at most 1e-9, far below the 1e-5 log floor.
 _MAGNITUDE_EPS = 1e-18
+# framing -> (reflect padding on each side, epsilon added to |X|^2), for n_fft and hop
+FRAMINGS = {
+    "centered": (lambda n_fft, hop: n_fft // 2, _MAGNITUDE_EPS),
+    "jik876": (lambda n_fft, hop: (n_fft - hop) // 2, 1e-9),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +53,16 @@ class MelConfig:
     fmin: float = 0.0
     fmax: float | None = 8000.0
     log_floor: float = 1e-5
+    # "centered": frame t centred on sample t * hop (librosa's center=True; Tacotron 2's
+    # REFERENCE). "jik876": jik876/hifi-gan's front end, which reflect-pads (n_fft - hop) / 2
+    # and frames without centring, so frame t is centred on t * hop + hop / 2, and takes
+    # |X| = sqrt(re^2 + im^2 + 1e-9): a generator imported from it needs its own mels.
+    # Both give T // hop frames. Griffin-Lim inverts either as centred (a hop / 2 shift).
+    framing: str = "centered"
 
     def __post_init__(self):
+        if self.framing not in FRAMINGS:
+            raise UserError(f"framing={self.framing!r}; expected one of {', '.join(FRAMINGS)}")
         if self.win_length > self.n_fft:
             raise UserError(f"win_length={self.win_length} must be <= n_fft={self.n_fft}")
         if self.fmax is not None and self.fmax > self.sample_rate / 2:
@@ -152,17 +165,29 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
 
 
 def _magnitude_np(audio: np.ndarray, cfg: MelConfig) -> np.ndarray:
-    """|STFT| ``[num_freq, T // hop]`` with the package's centred framing."""
+    """|STFT| ``[num_freq, T // hop]`` with the config's framing."""
+    if cfg.framing == "centered":
+        spec = librosa.stft(
+            audio,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win_length,
+            window="hann",
+            center=True,
+            pad_mode="reflect",
+        )
+        return np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+    pad_fn, eps = FRAMINGS[cfg.framing]
+    pad = pad_fn(cfg.n_fft, cfg.hop_length)
     spec = librosa.stft(
-        audio,
+        np.pad(audio, (pad, pad), mode="reflect"),
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
         win_length=cfg.win_length,
         window="hann",
-        center=True,
-        pad_mode="reflect",
-    )
-    return np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
+        center=False,
+    )[:, : num_frames(len(audio), cfg.hop_length)]
+    return np.sqrt(np.real(spec) ** 2 + np.imag(spec) ** 2 + eps)
 
 
 def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
@@ -187,14 +212,14 @@ def log_linear_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray
 
 
 def stft(audio: jax.Array, cfg: MelConfig, *, frames: int | None = None) -> jax.Array:
-    """Complex STFT ``[B, T] -> [B, frames, num_freq]`` with the package's centred framing.
+    """Complex STFT ``[B, T] -> [B, frames, num_freq]`` with the config's framing.
 
     ``frames`` defaults to ``T // hop``; Griffin-Lim asks for exactly the frames it inverts.
     """
     audio = jnp.asarray(audio, dtype=jnp.float32)
     if audio.ndim != 2:
         raise UserError(f"stft expects a batch of waveforms [B, T], got shape {audio.shape}")
-    pad = cfg.n_fft // 2
+    pad = FRAMINGS[cfg.framing][0](cfg.n_fft, cfg.hop_length)
     if audio.shape[1] <= pad:
         raise UserError(
             f"waveform of {audio.shape[1]} samples is too short for n_fft={cfg.n_fft} "
@@ -207,16 +232,16 @@ def stft(audio: jax.Array, cfg: MelConfig, *, frames: int | None = None) -> jax.
     return jnp.fft.rfft(framed, axis=-1)
 
 
-def magnitude(spec: jax.Array) -> jax.Array:
-    """|spec| with a finite gradient at exact zeros."""
-    return jnp.sqrt(jnp.real(spec) ** 2 + jnp.imag(spec) ** 2 + _MAGNITUDE_EPS)
+def magnitude(spec: jax.Array, eps: float = _MAGNITUDE_EPS) -> jax.Array:
+    """|spec| with a finite gradient at exact zeros (``eps`` added to the power)."""
+    return jnp.sqrt(jnp.real(spec) ** 2 + jnp.imag(spec) ** 2 + eps)
 
 
 def log_mel(audio: jax.Array, cfg: MelConfig = MelConfig()) -> jax.Array:
     """Differentiable log-mel ``[B, T] -> [B, T // hop, n_mels]`` (or ``[T] -> [frames, mels]``)."""
     single = jnp.ndim(audio) == 1
     batch = audio[None] if single else audio
-    mel = magnitude(stft(batch, cfg)) @ mel_basis(cfg).T
+    mel = magnitude(stft(batch, cfg), FRAMINGS[cfg.framing][1]) @ mel_basis(cfg).T
     out = jnp.log(jnp.maximum(mel, cfg.log_floor))
     return out[0] if single else out
 
@@ -224,7 +249,7 @@ def log_mel(audio: jax.Array, cfg: MelConfig = MelConfig()) -> jax.Array:
 def istft(spec: jax.Array, cfg: MelConfig) -> jax.Array:
     """Inverse of :func:`stft` by weighted overlap-add: ``[B, F, num_freq] -> [B, F * hop]``."""
     b, n, _ = spec.shape
-    pad = cfg.n_fft // 2
+    pad = FRAMINGS[cfg.framing][0](cfg.n_fft, cfg.hop_length)
     win = _window(cfg.n_fft, cfg.win_length)
     frames = jnp.fft.irfft(spec, n=cfg.n_fft, axis=-1) * win  # [B, F, n_fft]
     idx = (np.arange(n)[:, None] * cfg.hop_length + np.arange(cfg.n_fft)[None, :]).reshape(-1)

@@ -5,6 +5,7 @@
     tts-jax train      --config FILE[:VARIANT] --workdir DIR [--config.a.b=VALUE ...]
     tts-jax synthesize --text "..." [--text "..."] --out OUT.wav [--workdir DIR]
     tts-jax export     --workdir DIR --out DIR [--dtype float16]
+    tts-jax import     FAMILY --checkpoint FILE [--checkpoint FILE] [--config FILE] --out DIR
     tts-jax gta        --workdir DIR --out DIR [--split train]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
     tts-jax evaluate   --workdir W [--vocoder V] [--split S | --sentences F] [--limit N] --out DIR
@@ -314,6 +315,24 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    family = get_family(args.family)
+    if family.import_checkpoint is None:
+        having = [n for n in family_names() if get_family(n).import_checkpoint is not None]
+        raise UserError(
+            f"import: no importer for {args.family!r} checkpoints; families with one: "
+            + ", ".join(having)
+        )
+    summary = family.import_checkpoint(args.checkpoint, args.config, args.out)
+    print(
+        f"import: {', '.join(args.checkpoint)} -> {args.out} (a {args.family} workdir at step "
+        f"{summary['step']}; "
+        + ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("step", "config"))
+        + ")"
+    )
+    return 0
+
+
 def cmd_gta(args) -> int:
     gta = _entry(args.workdir, "gta", "gta")
     index = gta(args.workdir, args.out, args.split, args.batch_size)
@@ -562,6 +581,20 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True)
     x.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     x.set_defaults(out_kind="dir", func=cmd_export)
+
+    im = sub.add_parser(
+        "import", help="a published PyTorch checkpoint as a workdir (jik876/hifi-gan's)"
+    )
+    im.add_argument("family", help="the model family, e.g. hifigan")
+    im.add_argument(
+        "--checkpoint",
+        action="append",
+        required=True,
+        help="a torch.save file, repeatable (hifigan: g_XXXXXXXX and optionally do_XXXXXXXX)",
+    )
+    im.add_argument("--config", help="the reference's config file (hifigan: config_vN.json)")
+    im.add_argument("--out", required=True, help="the workdir to write")
+    im.set_defaults(out_kind="dir", func=cmd_import)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
     g.add_argument("--workdir", required=True)

@@ -75,6 +75,8 @@ def base_config() -> ConfigDict:
     c.data.n_mels = 80
     c.data.fmin = 0.0
     c.data.fmax = 8000.0
+    # "centered" (REFERENCE, librosa) or "jik876" (jik876/hifi-gan's mels: for its generators)
+    c.data.framing = "centered"
     c.data.num_buckets = 8  # padded shapes (= jit compilations) for text-to-mel batches
     c.data.max_frames = 1000  # longer training utterances are skipped
     c.data.prefetch = 2

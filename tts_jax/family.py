@@ -88,6 +88,9 @@ class Family:
     export: Callable[[Any, Any, str], dict] | None = None
     # (path, out_dir, split, batch_size) -> index: ground-truth-aligned features for a vocoder
     gta: Callable[[Any, Any, str, int], dict] | None = None
+    # (reference checkpoint files, reference config file or None, out) -> summary: a published
+    # PyTorch checkpoint of the paper's reference code as a training workdir (`tts-jax import`)
+    import_checkpoint: Callable[[list, Any, Any], dict] | None = None
 
 
 ROLES = ("synthesizer", "vocoder", "separator", "autoencoder")

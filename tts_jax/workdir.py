@@ -99,6 +99,25 @@ def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = N
     return restored.state, restored.data
 
 
+def write(path: str | Path, config: ConfigDict, state, step: int) -> None:
+    """A new training workdir holding ``state`` as checkpoint ``step`` and ``config``, as the
+    trainer would have written it (an imported model); its data position is the start. The
+    config is written last: a folder left by a failure is not mistaken for a workdir."""
+    path = Path(path)
+    if (path / CONFIG).exists() or (path / "checkpoints").exists():
+        raise UserError(f"{path} already holds a training run; give a new folder")
+    path.mkdir(parents=True, exist_ok=True)
+    mgr = checkpoint_manager(path, 1)
+    try:
+        start = {"epoch": 0, "index": 0}
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(start))
+        mgr.save(step, args=args, force=True)
+        mgr.wait_until_finished()
+    finally:
+        mgr.close()
+    save_config(config, path)
+
+
 def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None = None, step=None):
     """The train state in a training workdir's checkpoint, the newest unless ``step`` is given
     (synthesis, export, scoring a run over its checkpoints). ``family``: the Family or its name;
@@ -106,7 +125,12 @@ def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None
     family = get_family(family) if isinstance(family, str) else family
     config = config or read_config(path, family.name)
     batch = family.example_batch(config)
-    target = jax.jit(lambda b: family.init_state(config, jax.random.PRNGKey(0), b))(batch)
+    # Shapes, dtypes and a placement are all a restore needs: traced, never compiled or run.
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+        jax.eval_shape(lambda: family.init_state(config, jax.random.PRNGKey(0), batch)),
+    )
     mgr = checkpoint_manager(Path(path), 1)
     try:
         if mgr.latest_step() is None:

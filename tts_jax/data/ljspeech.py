@@ -142,7 +142,10 @@ def corpus_splits(corpus_dir: str | Path, ids: list[str], fractions=DEFAULT_FRAC
 
 
 def _config_name(mel: audio.MelConfig, fractions) -> str:
-    key = json.dumps([dataclasses.asdict(mel), list(fractions)], sort_keys=True)
+    fields = dataclasses.asdict(mel)
+    if fields["framing"] == "centered":  # the default: datasets built before it keep their name
+        del fields["framing"]
+    key = json.dumps([fields, list(fractions)], sort_keys=True)
     return (
         f"sr{mel.sample_rate}_hop{mel.hop_length}_mel{mel.n_mels}_"
         + hashlib.md5(key.encode()).hexdigest()[:8]

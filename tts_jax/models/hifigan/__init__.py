@@ -4,7 +4,7 @@ trained generator as a :class:`Vocoder`)."""
 
 from tts_jax.family import assemble
 from tts_jax.inference import evaluate_vocoder
-from tts_jax.models.hifigan import train
+from tts_jax.models.hifigan import jik876, train
 from tts_jax.models.hifigan.inference import Vocoder
 from tts_jax.models.hifigan.model import (
     LRELU_SLOPE,
@@ -39,4 +39,5 @@ FAMILY = assemble(
     train,
     vocoder=Vocoder,
     evaluate=evaluate_vocoder(Vocoder),
+    import_checkpoint=jik876.import_checkpoint,
 )

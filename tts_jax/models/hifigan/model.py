@@ -211,8 +211,8 @@ class Generator(nn.Module):
 
 class DiscriminatorP(nn.Module):
     """Period-p discriminator: audio ``[B, T]`` viewed as ``[B, ceil(T/p), p]`` (reflect-padded
-    to a multiple of p), (k, 1) convs along time per column. Returns (logits ``[B, N]``,
-    feature maps after every conv ``[B, p, T_l, C_l]``)."""
+    to a multiple of p), (k, 1) convs along time per column. Returns (logits ``[B, T' * p]``,
+    feature maps after every conv ``[B, T_l, p, C_l]``), time-major as the reference's."""
 
     period: int
     channels: tuple[int, ...]
@@ -231,16 +231,21 @@ class DiscriminatorP(nn.Module):
             x = jnp.pad(x, ((0, 0), (0, p - t % p)), mode="reflect")
         # [B, T] -> [B, T/p, p] -> [B * p, T/p, 1]: column j holds samples j, j + p, ...
         h = x.reshape(b, -1, p).transpose(0, 2, 1).reshape(b * p, -1, 1)
+
+        def time_major(h):  # [B * p, T', C] -> [B, T', p, C], the reference's [B, C, T', p]
+            return h.reshape(b, p, *h.shape[1:]).transpose(0, 2, 1, 3)
+
         fmaps = []
         k = self.kernel_size
         for i, c in enumerate(self.channels):
             stride = self.stride if i < len(self.channels) - 1 else 1
             h = Conv1d(c, k, stride, padding=get_padding(k), norm=self.norm, impl=self.conv_impl)(h)
             h = nn.leaky_relu(h, LRELU_SLOPE)
-            fmaps.append(h.reshape(b, p, *h.shape[1:]))
+            fmaps.append(time_major(h))
         h = Conv1d(1, 3, padding=1, norm=self.norm, name="conv_post")(h)
-        fmaps.append(h.reshape(b, p, *h.shape[1:]))
-        return h.reshape(b, -1), fmaps
+        fmaps.append(time_major(h))
+        # Flattened time-major, [T', p]: the reference's order (its Conv2d sees [B, 1, T', p]).
+        return fmaps[-1].reshape(b, -1), fmaps
 
 
 class MultiPeriodDiscriminator(nn.Module):

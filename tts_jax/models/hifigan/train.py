@@ -117,27 +117,37 @@ def optimizer(config, *, resolve_epoch: bool = True):
     return make_optimizer(optim)
 
 
-def init_state(config, rng, batch) -> GANState:
-    check_config(config)
-    g_rng, p_rng, s_rng = jax.random.split(rng, 3)
-    gen = build_generator(config)
+def init_discriminators(config, p_rng, s_rng, wav) -> tuple[dict, dict]:
+    """Fresh ``(disc_params, disc_stats)`` for audio like ``wav`` ``[1, T]``; weight-normed
+    layers start computing exactly their drawn kernels (g = ||v||, as torch)."""
     mpd, msd = build_discriminators(config)
-    mels, wav = batch["mels"][:1], batch["audio"][:1]
-    gen_params = torch_weight_norm_init(gen.init(g_rng, mels)["params"])
     mpd_params = torch_weight_norm_init(mpd.init(p_rng, wav)["params"])
     msd_vars = msd.init(s_rng, wav)
     msd_params = torch_weight_norm_init(msd_vars["params"])
-    disc_params = {"mpd": mpd_params, "msd": msd_params}
+    return {"mpd": mpd_params, "msd": msd_params}, {"msd": msd_vars["batch_stats"]}
+
+
+def gan_state(config, rng, gen_params, disc_params, disc_stats, step: int = 0) -> GANState:
+    """A train state around the given parameters, the optimisers' moments fresh."""
     tx, _ = optimizer(config, resolve_epoch=False)
     return GANState(
-        step=jnp.zeros((), jnp.int32),
+        step=jnp.asarray(step, jnp.int32),
         gen_params=gen_params,
         gen_opt_state=tx.init(gen_params),
         disc_params=disc_params,
         disc_opt_state=tx.init(disc_params),
-        disc_stats={"msd": msd_vars["batch_stats"]},
+        disc_stats=disc_stats,
         rng=rng,
     )
+
+
+def init_state(config, rng, batch) -> GANState:
+    check_config(config)
+    g_rng, p_rng, s_rng = jax.random.split(rng, 3)
+    mels, wav = batch["mels"][:1], batch["audio"][:1]
+    gen_params = torch_weight_norm_init(build_generator(config).init(g_rng, mels)["params"])
+    disc_params, disc_stats = init_discriminators(config, p_rng, s_rng, wav)
+    return gan_state(config, rng, gen_params, disc_params, disc_stats)
 
 
 # ----------------------------------------------------------------------------------- steps
