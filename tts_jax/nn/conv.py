@@ -8,9 +8,10 @@ model and its folded inference twin share one parameter layout:
     folded:       {"conv": {"kernel", "bias"}}
 
 :func:`fold_weight_norm` turns the first into the second (kernel := g * v / ||v||);
-:func:`torch_weight_norm_init` sets g := ||v|| as ``torch.nn.utils.weight_norm`` does at
-creation, so that at initialisation the normed layer computes exactly its raw kernel (flax
-starts g at 1, i.e. every output filter at unit norm).
+:func:`torch_weight_norm_init` makes a freshly initialised normed layer compute exactly the
+kernel its ``kernel_init`` drew (v := that kernel, g := ||v||, as ``torch.nn.utils.weight_norm``
+at creation); flax's WeightNorm alone would store v / ||v|| and g = 1, every filter at norm 1
+whatever the init's scale.
 
 ``ConvTranspose1d`` upsamples by an integer stride with PyTorch's ``ConvTranspose1d``
 semantics (output length ``(T - 1) * stride - 2 * padding + kernel``). ``method="polyphase"``
@@ -348,14 +349,26 @@ def fold_weight_norm(params):
     return params
 
 
-def torch_weight_norm_init(params):
-    """Sets every weight-norm gain g to ||v||, as torch's ``weight_norm`` does at creation."""
-    params = _copy(params)
+def torch_weight_norm_init(normed, plain):
+    """A weight-normed model's initial params that compute exactly the kernels its
+    ``kernel_init`` drew, as ``torch.nn.utils.weight_norm`` leaves a layer at creation:
+    v := the kernel drawn, g := ||v||.
+
+    ``normed``: ``init`` of the model with weight norm; flax's WeightNorm stores v / ||v|| and
+    g = 1 there, so the draw's scale is lost (every filter would start at norm 1).
+    ``plain``: ``init`` of the same model with ``norm=None`` and the same key: its convs sit
+    at the same paths and draw the same kernels, at their intended scale.
+    """
+    normed = _copy(normed)
 
     def visit(node, path):
-        kernel = node["conv"]["kernel"]
+        twin = plain
+        for key in path:
+            twin = twin[key]
+        kernel = twin["conv"]["kernel"]
         norm = jnp.sqrt(jnp.sum(jnp.square(kernel), axis=tuple(range(kernel.ndim - 1))))
+        node["conv"]["kernel"] = kernel
         node["weight_norm"]["conv/kernel/scale"] = norm.astype(kernel.dtype)
 
-    _weight_norm_sites(params, visit)
-    return params
+    _weight_norm_sites(normed, visit)
+    return normed

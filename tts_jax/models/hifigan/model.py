@@ -198,7 +198,10 @@ class Generator(nn.Module):
             )(x)
         # The reference's last activation is F.leaky_relu with PyTorch's default slope 0.01.
         x = nn.leaky_relu(x, 0.01)
-        x = Conv1d(1, 7, padding=3, norm=self.norm, name="conv_post")(x)
+        # The reference draws ups and conv_post from N(0, 0.01) (init_weights), conv_pre not.
+        x = Conv1d(
+            1, 7, padding=3, norm=self.norm, kernel_init=normal_init(0.01), name="conv_post"
+        )(x)
         return jnp.tanh(x[..., 0])
 
     @property
@@ -254,12 +257,13 @@ class MultiPeriodDiscriminator(nn.Module):
     periods: tuple[int, ...]
     channels: tuple[int, ...]
     conv_impl: str
+    norm: str | None = "weight"
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):  # noqa: ARG002 - uniform interface
         """x ``[B, T]`` -> (list of logits, list of feature-map lists), one per period."""
         outs = [
-            DiscriminatorP(p, tuple(self.channels), conv_impl=self.conv_impl)(x)
+            DiscriminatorP(p, tuple(self.channels), conv_impl=self.conv_impl, norm=self.norm)(x)
             for p in self.periods
         ]
         return [o[0] for o in outs], [o[1] for o in outs]
@@ -287,17 +291,21 @@ class DiscriminatorS(nn.Module):
         return h.reshape(h.shape[0], -1), fmaps
 
 
+MSD_NORMS = ("spectral", "weight", "weight")  # the raw-scale discriminator is spectral-normed
+
+
 class MultiScaleDiscriminator(nn.Module):
     """Three DiscriminatorS on raw, x2 and x4 average-pooled audio (pool 4, stride 2, pad 2,
     zero padding counted, as PyTorch's AvgPool1d); spectral norm on the raw-scale one."""
 
     layers: tuple[tuple[int, int, int, int], ...]
     conv_impl: str
+    norms: tuple[str | None, ...] = MSD_NORMS
 
     @nn.compact
     def __call__(self, x, *, update_stats: bool = False):
         logits, fmaps = [], []
-        for i, norm in enumerate(("spectral", "weight", "weight")):
+        for i, norm in enumerate(self.norms):
             if i > 0:
                 x = nn.avg_pool(x[..., None], (4,), (2,), padding=[(2, 2)])[..., 0]
             o, f = DiscriminatorS(norm, tuple(map(tuple, self.layers)), self.conv_impl)(
@@ -358,9 +366,17 @@ def build_generator(config, *, folded: bool = False) -> Generator:
     )
 
 
-def build_discriminators(config) -> tuple[MultiPeriodDiscriminator, MultiScaleDiscriminator]:
+def build_discriminators(
+    config, *, plain: bool = False
+) -> tuple[MultiPeriodDiscriminator, MultiScaleDiscriminator]:
+    """MPD and MSD; ``plain``: their twins without weight or spectral norm (same parameter
+    paths and draws), whose init gives the kernels' intended scale (torch_weight_norm_init)."""
     m = HiFiGANConfig.from_config(config.model)
     return (
-        MultiPeriodDiscriminator(m.mpd_periods, m.mpd_channels, m.conv_impl),
-        MultiScaleDiscriminator(m.msd_layers, m.conv_impl),
+        MultiPeriodDiscriminator(
+            m.mpd_periods, m.mpd_channels, m.conv_impl, None if plain else "weight"
+        ),
+        MultiScaleDiscriminator(
+            m.msd_layers, m.conv_impl, (None, None, None) if plain else MSD_NORMS
+        ),
     )
