@@ -157,6 +157,7 @@ def main() -> None:
             for name, param in module.named_parameters():
                 if name.endswith("bias"):
                     param.normal_(0.0, 0.1)
+
     # One forward in training mode moves spectral norm's u once; then eval mode freezes it,
     # and the checkpoint holds the state that eval-mode outputs use.
     def clip(n):  # a tone and a noisy copy of it, [1, 1, n]
@@ -183,8 +184,14 @@ def main() -> None:
 
         def mel_of(x, fmax):
             return meldataset.mel_spectrogram(
-                x.squeeze(1), h.n_fft, h.num_mels, h.sampling_rate, h.hop_size, h.win_size,
-                h.fmin, fmax,
+                x.squeeze(1),
+                h.n_fft,
+                h.num_mels,
+                h.sampling_rate,
+                h.hop_size,
+                h.win_size,
+                h.fmin,
+                fmax,
             )
 
         y_mel, y_hat_mel = mel_of(y_long, h.fmax_for_loss), mel_of(y_long_hat, h.fmax_for_loss)
