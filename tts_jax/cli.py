@@ -46,7 +46,7 @@ from tts_jax.eval.evaluate import (
     folder_pairs,
     griffin_lim_pairs,
 )
-from tts_jax.family import EvalRequest, family_names, get_family, with_role
+from tts_jax.family import EvalRequest, families_with, get_family, with_role
 from tts_jax.inference import griffin_lim
 from tts_jax.models.clarinet.sweep import run_sweep
 from tts_jax.plotting import alignment_image, mel_image, save_png
@@ -301,8 +301,8 @@ def _entry(path: str, entry: str, what: str):
     name = workdir.read_config(path).model.family
     fn = getattr(get_family(name), entry)
     if fn is None:
-        having = [n for n in family_names() if getattr(get_family(n), entry) is not None]
-        raise UserError(f"{what} takes a {' or '.join(having)} workdir; {path} holds {name!r}")
+        having = " or ".join(families_with(entry))
+        raise UserError(f"{what} takes a {having} workdir; {path} holds {name!r}")
     return fn
 
 
@@ -318,10 +318,9 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     family = get_family(args.family)
     if family.import_checkpoint is None:
-        having = [n for n in family_names() if get_family(n).import_checkpoint is not None]
         raise UserError(
             f"import: no importer for {args.family!r} checkpoints; families with one: "
-            + ", ".join(having)
+            + ", ".join(families_with("import_checkpoint"))
         )
     summary = family.import_checkpoint(args.checkpoint, args.config, args.out)
     print(

@@ -42,14 +42,14 @@ class ModelConfig:
                 f"config.model has fields {cls.__name__} does not know: {', '.join(unknown)} "
                 f"(it knows {', '.join(sorted(known))})"
             )
-        return cls(**{k: _frozen(v) for k, v in given.items()})
+        return cls(**{k: frozen(v) for k, v in given.items()})
 
 
-def _frozen(value):
+def frozen(value):
     """Lists (a config read back from JSON) as tuples, nested ones too: hashable, as flax
     module fields must be."""
     if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
+        return tuple(frozen(v) for v in value)
     return value
 
 

@@ -145,14 +145,19 @@ def get_family(name: str) -> Family:
     return family
 
 
+def families_with(entry: str) -> list[str]:
+    """The families whose ``entry`` (a role, ``evaluate``, ``export``, ...) is filled."""
+    return [n for n in family_names() if getattr(get_family(n), entry) is not None]
+
+
 def with_role(name: str, role: str, what: str) -> tuple[Family, Callable]:
     """``name``'s family and its ``role`` loader, or a UserError saying which families have the
     role (``what`` names the command or input asking, for the message)."""
     family = get_family(name)
     load = getattr(family, role)
     if load is None:
-        having = [n for n in family_names() if getattr(get_family(n), role) is not None]
         raise UserError(
-            f"{what}: a {name!r} model is no {role}; the families that are: {', '.join(having)}"
+            f"{what}: a {name!r} model is no {role}; the families that are: "
+            + ", ".join(families_with(role))
         )
     return family, load

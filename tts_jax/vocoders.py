@@ -16,23 +16,20 @@ import numpy as np
 
 from tts_jax import audio
 from tts_jax.errors import UserError
-from tts_jax.family import family_names, get_family, with_role
+from tts_jax.family import families_with, family_names, with_role
 from tts_jax.inference import griffin_lim
 
 
 def kinds() -> list[str]:
     """The names ``load_vocoder`` takes."""
-    names = [n for n in family_names() if get_family(n).vocoder is not None]
-    return ["griffin-lim", *(f"{n}:WORKDIR" for n in names)]
+    return ["griffin-lim", *(f"{n}:WORKDIR" for n in families_with("vocoder"))]
 
 
 def load_vocoder(spec: str, mel_cfg: audio.MelConfig) -> Callable[[np.ndarray], np.ndarray]:
     if spec == "griffin-lim":
         return griffin_lim(mel_cfg)
     name, _, path = spec.partition(":")
-    if not (name and path):
-        raise UserError(f"--vocoder {spec!r}: expected one of {', '.join(kinds())}")
-    if name not in family_names():
+    if not path or name not in family_names():
         raise UserError(f"--vocoder {spec!r}: expected one of {', '.join(kinds())}")
     _, load = with_role(name, "vocoder", f"--vocoder {spec!r}")
     if not Path(path).is_dir():

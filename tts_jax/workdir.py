@@ -118,6 +118,13 @@ def write(path: str | Path, config: ConfigDict, state, step: int) -> None:
     save_config(config, path)
 
 
+def _on_first_device(shapes):
+    """A restore target: ``shapes``' shapes and dtypes, placed on this process's first device
+    (whatever mesh wrote the checkpoint)."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)
+
+
 def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None = None, step=None):
     """The train state in a training workdir's checkpoint, the newest unless ``step`` is given
     (synthesis, export, scoring a run over its checkpoints). ``family``: the Family or its name;
@@ -126,10 +133,8 @@ def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None
     config = config or read_config(path, family.name)
     batch = family.example_batch(config)
     # Shapes, dtypes and a placement are all a restore needs: traced, never compiled or run.
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-        jax.eval_shape(lambda: family.init_state(config, jax.random.PRNGKey(0), batch)),
+    target = _on_first_device(
+        jax.eval_shape(lambda: family.init_state(config, jax.random.PRNGKey(0), batch))
     )
     mgr = checkpoint_manager(Path(path), 1)
     try:
@@ -154,11 +159,7 @@ def restore_raw(path: str | Path, step: int | None = None) -> dict:
         step = mgr.latest_step() if step is None else step
         if step is None:
             raise UserError(f"{path} has no checkpoint yet (train it first)")
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        target = jax.tree.map(
-            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-            checkpoint_arrays(path, step),
-        )
+        target = _on_first_device(checkpoint_arrays(path, step))
         with jax.ensure_compile_time_eval():
             restored = mgr.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))

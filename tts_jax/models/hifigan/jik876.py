@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from tts_jax import torch_checkpoint, workdir
-from tts_jax.config import load_config
+from tts_jax.config import frozen, load_config
 from tts_jax.errors import UserError
 from tts_jax.models.hifigan.model import MSD_LAYERS, HiFiGANConfig
 from tts_jax.models.hifigan.train import (
@@ -194,17 +194,13 @@ def _msd_layers(sd: dict) -> tuple[tuple[int, int, int, int], ...]:
     return tuple(layers)
 
 
-def _frozen(value):
-    return tuple(_frozen(v) for v in value) if isinstance(value, list | tuple) else value
-
-
 def our_config(h: dict):
     """experiments/hifigan.py:v1 with a reference config's sizes, front end (``framing=
     "jik876"``), segment and optimiser settings; ``data.path`` is left to the user."""
     config = load_config("experiments/hifigan.py:v1")
     with config.unlocked():
         for key, (section, field) in CONFIG_FIELDS.items():
-            value = _frozen(h[key])
+            value = frozen(h[key])
             config[section][field] = float(value) if field in ("fmin", "fmax") else value
         config.data.framing = "jik876"
         config.data.path = ""  # the corpus to fine-tune on: --config.data.path=...
