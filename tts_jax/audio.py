@@ -10,7 +10,8 @@ Conventions (REFERENCE, "Audio front end"):
   ``pad_mode="reflect"``). librosa then returns ``1 + T // hop`` frames; we keep the first
   ``T // hop`` so that a clip of ``T`` samples has exactly ``T // hop`` frames and frame ``t``
   pairs with samples ``[t * hop, (t + 1) * hop)``. Vocoders rely on this pairing, and GTA export
-  writes exactly this many frames.
+  writes exactly this many frames. ``MelConfig.framing`` names the other front ends an imported
+  model was trained on (jik876/hifi-gan's, NVIDIA/tacotron2's): see :data:`FRAMINGS`.
 
 The numpy path (:func:`log_mel_np`) prepares data; the JAX path (:func:`log_mel`) is used inside
 losses and is differentiable. Both use librosa's Slaney filterbank and agree with
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -34,10 +36,28 @@ from tts_jax.errors import UserError
 # Added under the square root of |STFT|^2 so that the magnitude has a finite gradient at exact
 # zeros (digital silence). 1e-18 moves a magnitude by at most 1e-9, far below the 1e-5 log floor.
 _MAGNITUDE_EPS = 1e-18
-# framing -> (reflect padding on each side, epsilon added to |X|^2), for n_fft and hop
+
+
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """How a clip of T samples is cut into STFT frames: reflect-padded by ``pad(n_fft, hop)``
+    on each side, framed every hop without centring, ``T // hop + extra_frames`` frames kept,
+    and ``eps`` added to |X|^2 under the square root."""
+
+    pad: Callable[[int, int], int]
+    eps: float
+    extra_frames: int = 0
+
+
 FRAMINGS = {
-    "centered": (lambda n_fft, hop: n_fft // 2, _MAGNITUDE_EPS),
-    "jik876": (lambda n_fft, hop: (n_fft - hop) // 2, 1e-9),
+    # librosa's center=True, keeping T // hop frames: frame t pairs with samples
+    # [t * hop, (t + 1) * hop) (REFERENCE; every model here unless its config says otherwise).
+    "centered": Framing(lambda n_fft, hop: n_fft // 2, _MAGNITUDE_EPS),
+    # jik876/hifi-gan's meldataset.mel_spectrogram: frame t centred on t * hop + hop / 2.
+    "jik876": Framing(lambda n_fft, hop: (n_fft - hop) // 2, 1e-9),
+    # NVIDIA/tacotron2's TacotronSTFT: centred frames, all T // hop + 1 of them, no epsilon
+    # (ours keeps 1e-18 for a finite gradient; it moves no magnitude above 1e-9).
+    "nvidia": Framing(lambda n_fft, hop: n_fft // 2, _MAGNITUDE_EPS, extra_frames=1),
 }
 
 
@@ -57,7 +77,8 @@ class MelConfig:
     # REFERENCE). "jik876": jik876/hifi-gan's front end, which reflect-pads (n_fft - hop) / 2
     # and frames without centring, so frame t is centred on t * hop + hop / 2, and takes
     # |X| = sqrt(re^2 + im^2 + 1e-9): a generator imported from it needs its own mels.
-    # Both give T // hop frames. Griffin-Lim inverts either as centred (a hop / 2 shift).
+    # Both give T // hop frames. "nvidia": NVIDIA/tacotron2's, centred like "centered" but
+    # with one frame more (T // hop + 1). Griffin-Lim inverts all as centred.
     framing: str = "centered"
 
     def __post_init__(self):
@@ -74,16 +95,16 @@ class MelConfig:
     def num_freq(self) -> int:
         return self.n_fft // 2 + 1
 
+    def num_frames(self, num_samples):
+        """Frames of a clip of ``num_samples`` (an int or an integer array) under this
+        framing: ``num_samples // hop``, plus one with ``framing="nvidia"``."""
+        return num_samples // self.hop_length + FRAMINGS[self.framing].extra_frames
+
     @classmethod
     def from_config(cls, cfg) -> MelConfig:
         """Builds from any mapping-like config (e.g. an ml_collections ``config.audio``)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in dict(cfg).items() if k in names})
-
-
-def num_frames(num_samples: int, hop_length: int) -> int:
-    """Frames of a clip under the package's convention: exactly ``num_samples // hop``."""
-    return num_samples // hop_length
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,20 +186,10 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
 
 
 def _magnitude_np(audio: np.ndarray, cfg: MelConfig) -> np.ndarray:
-    """|STFT| ``[num_freq, T // hop]`` with the config's framing."""
-    if cfg.framing == "centered":
-        spec = librosa.stft(
-            audio,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            win_length=cfg.win_length,
-            window="hann",
-            center=True,
-            pad_mode="reflect",
-        )
-        return np.abs(spec)[:, : num_frames(len(audio), cfg.hop_length)]
-    pad_fn, eps = FRAMINGS[cfg.framing]
-    pad = pad_fn(cfg.n_fft, cfg.hop_length)
+    """|STFT| ``[num_freq, frames]`` with the config's framing (``frames`` =
+    ``cfg.num_frames(T)``). With ``"centered"`` this is librosa's ``center=True`` STFT."""
+    framing = FRAMINGS[cfg.framing]
+    pad = framing.pad(cfg.n_fft, cfg.hop_length)
     spec = librosa.stft(
         np.pad(audio, (pad, pad), mode="reflect"),
         n_fft=cfg.n_fft,
@@ -186,8 +197,8 @@ def _magnitude_np(audio: np.ndarray, cfg: MelConfig) -> np.ndarray:
         win_length=cfg.win_length,
         window="hann",
         center=False,
-    )[:, : num_frames(len(audio), cfg.hop_length)]
-    return np.sqrt(np.real(spec) ** 2 + np.imag(spec) ** 2 + eps)
+    )[:, : cfg.num_frames(len(audio))]
+    return np.sqrt(np.real(spec) ** 2 + np.imag(spec) ** 2 + framing.eps)
 
 
 def log_mel_np(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
@@ -219,13 +230,13 @@ def stft(audio: jax.Array, cfg: MelConfig, *, frames: int | None = None) -> jax.
     audio = jnp.asarray(audio, dtype=jnp.float32)
     if audio.ndim != 2:
         raise UserError(f"stft expects a batch of waveforms [B, T], got shape {audio.shape}")
-    pad = FRAMINGS[cfg.framing][0](cfg.n_fft, cfg.hop_length)
+    pad = FRAMINGS[cfg.framing].pad(cfg.n_fft, cfg.hop_length)
     if audio.shape[1] <= pad:
         raise UserError(
             f"waveform of {audio.shape[1]} samples is too short for n_fft={cfg.n_fft} "
             f"(reflect padding needs more than {pad} samples)"
         )
-    n = num_frames(audio.shape[1], cfg.hop_length) if frames is None else frames
+    n = cfg.num_frames(audio.shape[1]) if frames is None else frames
     padded = jnp.pad(audio, ((0, 0), (pad, pad)), mode="reflect")
     idx = np.arange(n)[:, None] * cfg.hop_length + np.arange(cfg.n_fft)[None, :]
     framed = padded[:, idx] * _window(cfg.n_fft, cfg.win_length)  # [B, frames, n_fft]
@@ -241,7 +252,7 @@ def log_mel(audio: jax.Array, cfg: MelConfig = MelConfig()) -> jax.Array:
     """Differentiable log-mel ``[B, T] -> [B, T // hop, n_mels]`` (or ``[T] -> [frames, mels]``)."""
     single = jnp.ndim(audio) == 1
     batch = audio[None] if single else audio
-    mel = magnitude(stft(batch, cfg), FRAMINGS[cfg.framing][1]) @ mel_basis(cfg).T
+    mel = magnitude(stft(batch, cfg), FRAMINGS[cfg.framing].eps) @ mel_basis(cfg).T
     out = jnp.log(jnp.maximum(mel, cfg.log_floor))
     return out[0] if single else out
 
@@ -249,7 +260,7 @@ def log_mel(audio: jax.Array, cfg: MelConfig = MelConfig()) -> jax.Array:
 def istft(spec: jax.Array, cfg: MelConfig) -> jax.Array:
     """Inverse of :func:`stft` by weighted overlap-add: ``[B, F, num_freq] -> [B, F * hop]``."""
     b, n, _ = spec.shape
-    pad = FRAMINGS[cfg.framing][0](cfg.n_fft, cfg.hop_length)
+    pad = FRAMINGS[cfg.framing].pad(cfg.n_fft, cfg.hop_length)
     win = _window(cfg.n_fft, cfg.win_length)
     frames = jnp.fft.irfft(spec, n=cfg.n_fft, axis=-1) * win  # [B, F, n_fft]
     idx = (np.arange(n)[:, None] * cfg.hop_length + np.arange(cfg.n_fft)[None, :]).reshape(-1)

@@ -411,7 +411,7 @@ def _open_official(name: str, mel, fractions, data_dir) -> Corpus:
             source=_Subset(source, rows),
             ids=[idx["ids"][i] for i in rows],
             texts=[idx["texts"][i] for i in rows],
-            num_frames=samples // mel.hop_length,
+            num_frames=mel.num_frames(samples),
             num_samples=samples,
             mel=mel,
             source_rate=rate,

@@ -2,7 +2,9 @@
 
 ``english`` (the default, as in Tacotron 2): ASCII transliteration, numbers / currency / ordinals
 / years / times spelled out, lowercase, common abbreviations expanded, whitespace collapsed.
-``basic``: lowercase and whitespace only. ``none``: the text as given.
+``basic``: lowercase and whitespace only. ``none``: the text as given. ``nvidia``:
+NVIDIA/tacotron2's ``english_cleaners``, for its imported models (fewer abbreviations, its own
+number readings, whitespace collapsed but not stripped).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from anyascii import anyascii
 
 from tts_jax.errors import UserError
-from tts_jax.text.numbers import expand_numbers
+from tts_jax.text.numbers import expand_numbers, expand_numbers_nvidia
 
 # (abbreviation without its dot, expansion), matched case-insensitively after lowercasing.
 _ABBREVIATIONS = [
@@ -90,6 +92,42 @@ def _transliterate(text: str) -> str:
     )
 
 
+# NVIDIA/tacotron2's abbreviation list (keithito/tacotron's), "misess" included.
+_NVIDIA_ABBREVIATIONS = [
+    (re.compile(rf"\b{a}\.", re.IGNORECASE), e)
+    for a, e in [
+        ("mrs", "misess"),
+        ("mr", "mister"),
+        ("dr", "doctor"),
+        ("st", "saint"),
+        ("co", "company"),
+        ("jr", "junior"),
+        ("maj", "major"),
+        ("gen", "general"),
+        ("drs", "doctors"),
+        ("rev", "reverend"),
+        ("lt", "lieutenant"),
+        ("hon", "honorable"),
+        ("sgt", "sergeant"),
+        ("capt", "captain"),
+        ("esq", "esquire"),
+        ("ltd", "limited"),
+        ("col", "colonel"),
+        ("ft", "fort"),
+    ]
+]
+
+
+def nvidia_cleaners(text: str) -> str:
+    """NVIDIA/tacotron2's ``english_cleaners`` in its order: ASCII, lowercase, numbers,
+    abbreviations, whitespace runs to one space. Transliteration is anyascii's where NVIDIA
+    uses unidecode (GPL); the two agree on accented letters."""
+    text = expand_numbers_nvidia(anyascii(text).lower())
+    for pattern, expansion in _NVIDIA_ABBREVIATIONS:
+        text = pattern.sub(expansion, text)
+    return _whitespace.sub(" ", text)
+
+
 def basic_cleaners(text: str) -> str:
     return collapse_whitespace(text.lower())
 
@@ -97,6 +135,7 @@ def basic_cleaners(text: str) -> str:
 CLEANERS: dict[str, Callable[[str], str]] = {
     "english": english_cleaners,
     "basic": basic_cleaners,
+    "nvidia": nvidia_cleaners,
     "none": lambda text: text,
 }
 

@@ -105,3 +105,53 @@ def expand_numbers(text: str) -> str:
     text = _month_day.sub(lambda m: f"{m.group(1)} {ordinal(int(m.group(2)))}", text)
     text = _ordinal.sub(lambda m: ordinal(int(m.group(1))), text)
     return _number.sub(_plain, text)
+
+
+# NVIDIA/tacotron2's reading of numbers (after keithito/tacotron), for its imported models:
+# grouping commas dropped, "$d.c" as dollars and cents, "£n" as pounds, "a.b" as "a point b",
+# ordinals by inflect, 1001-2999 read as years, other numbers by inflect with its commas.
+_nv_grouped = re.compile(r"([0-9][0-9,]+[0-9])")
+_nv_pounds = re.compile(r"£([0-9,]*[0-9]+)")
+_nv_dollars = re.compile(r"\$([0-9.,]*[0-9]+)")
+_nv_decimal = re.compile(r"([0-9]+\.[0-9]+)")
+_nv_ordinal = re.compile(r"[0-9]+(st|nd|rd|th)")
+
+
+def _nv_dollar_words(m: re.Match) -> str:
+    parts = m.group(1).split(".")
+    if len(parts) > 2:
+        return f"{m.group(1)} dollars"
+    dollars = int(parts[0]) if parts[0] else 0
+    cents = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    dollar_unit = "dollar" if dollars == 1 else "dollars"
+    cent_unit = "cent" if cents == 1 else "cents"
+    if dollars and cents:
+        return f"{dollars} {dollar_unit}, {cents} {cent_unit}"
+    if dollars or cents:
+        return f"{dollars} {dollar_unit}" if dollars else f"{cents} {cent_unit}"
+    return "zero dollars"
+
+
+def _nv_number_words(m: re.Match) -> str:
+    n = int(m.group(0))
+    if not 1000 < n < 3000:
+        return _engine.number_to_words(n, andword="")
+    if n == 2000:
+        return "two thousand"
+    if 2000 < n < 2010:
+        return "two thousand " + _engine.number_to_words(n % 100)
+    if n % 100 == 0:
+        return _engine.number_to_words(n // 100) + " hundred"
+    return _engine.number_to_words(n, andword="", zero="oh", group=2).replace(", ", " ")
+
+
+def expand_numbers_nvidia(text: str) -> str:
+    """NVIDIA/tacotron2's ``normalize_numbers``: the same readings, so that an imported model
+    gets the symbols it was trained on (``1,250,000`` -> ``one million, two hundred fifty
+    thousand``; ``March 3`` stays a cardinal)."""
+    text = _nv_grouped.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _nv_pounds.sub(r"\1 pounds", text)
+    text = _nv_dollars.sub(_nv_dollar_words, text)
+    text = _nv_decimal.sub(lambda m: m.group(1).replace(".", " point "), text)
+    text = _nv_ordinal.sub(lambda m: _engine.number_to_words(m.group(0)), text)
+    return _number.sub(_nv_number_words, text)

@@ -1,4 +1,9 @@
-"""Symbol inventories: id 0 is padding and id 1 end-of-sequence in every table."""
+"""Symbol inventories: id 0 is padding in every table, and id 1 end-of-sequence in ours.
+
+``NVIDIA`` is NVIDIA/tacotron2's 148-symbol table (after keithito/tacotron), for imported
+models: padding, ``-``, ten punctuation marks, the letters and CMUdict's 84 ARPAbet phones
+written ``@PHONE``; it has no end-of-sequence symbol.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +22,23 @@ IPA = (
 )
 
 
+# CMUdict's phone set: 15 vowels, each bare and with stress 0, 1 and 2, and 24 consonants.
+_VOWELS = "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split()
+_CONSONANTS = "B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH".split()
+ARPABET = tuple(sorted([*_CONSONANTS, *(v + s for v in _VOWELS for s in ("", "0", "1", "2"))]))
+
+
 @dataclasses.dataclass(frozen=True)
 class SymbolTable:
-    """Bijection between symbols (single characters) and integer ids."""
+    """Bijection between symbols (single characters, or ``@PHONE`` for ARPAbet) and integer
+    ids. With ``eos`` (our tables), id 1 is EOS and ends every encoded utterance."""
 
     symbols: tuple[str, ...]
+    eos: bool = True
 
     def __post_init__(self):
-        if self.symbols[0] != PAD or self.symbols[1] != EOS:
-            raise ValueError("a symbol table starts with PAD then EOS")
+        if self.symbols[0] != PAD or (self.eos and self.symbols[1] != EOS):
+            raise ValueError("a symbol table starts with PAD, then EOS if it has one")
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError("duplicate symbols in table")
 
@@ -34,8 +47,8 @@ class SymbolTable:
         return 0
 
     @property
-    def eos_id(self) -> int:
-        return 1
+    def eos_id(self) -> int | None:
+        return 1 if self.eos else None
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -52,3 +65,4 @@ def _table(chars: str) -> SymbolTable:
 
 CHARACTERS = _table(PUNCTUATION + LETTERS)
 PHONEMES = _table(PUNCTUATION + IPA)
+NVIDIA = SymbolTable((PAD, "-", *"!'(),.:;? ", *LETTERS, *("@" + p for p in ARPABET)), eos=False)
