@@ -1,7 +1,9 @@
 """Tacotron 2 configs. ``paper``: REFERENCE / Shen et al. 2018 sizes (batch 64, r = 1).
 ``cpu``: narrower, r = 3, so that it aligns on the embedded espeak corpus on 2 CPU cores.
 ``shipped``: ``cpu`` with guided attention, TensorFlow's forget-gate bias and espeak IPA
-input: the recipe of the model in data/. ``tiny``: tests. Same code for all four.
+input: the recipe of the model in data/. ``nvidia``: NVIDIA/tacotron2's architecture, text
+and mel front ends and training recipe, exactly (the target of ``tts-jax import tacotron2``).
+``tiny``: tests. Same code for all.
 
     tts-jax train --config experiments/tacotron2.py:cpu --workdir runs/tacotron2_cpu
 """
@@ -15,6 +17,7 @@ INTENDED_USE = {
     "paper": "Shen et al. 2018 at paper size (r = 1, batch 64), for accelerators",
     "cpu": "narrow, r = 3, batch 16: the embedded espeak corpus on 2 CPU cores",
     "shipped": ":cpu + guided attention, forget-gate bias, IPA input: the model in data/",
+    "nvidia": "NVIDIA/tacotron2 exactly: its decoder, 148 symbols, mels; imported checkpoints",
     "tiny": "tests",
 }
 
@@ -39,6 +42,19 @@ def get_config(variant: str = "paper"):
 
     if variant == "paper":
         pass
+    elif variant == "nvidia":
+        # NVIDIA/tacotron2 (hparams.py, model.py, train.py), so that its checkpoints load
+        # unchanged (tts-jax import tacotron2) and training from scratch follows its recipe.
+        m.architecture = "nvidia"
+        m.zoneout = 0.0
+        m.decoder_dropout = 0.1
+        m.stop_loss_on_padding = True  # its gate loss also covers each batch's padding
+        c.data.text.update(frontend="nvidia", cleaners="nvidia", unknown="drop")
+        c.data.framing = "nvidia"
+        # Adam at a constant 1e-3 with weight decay 1e-6 (our l2_weight: the same gradient,
+        # biases excluded) and PyTorch's eps; gradient norm clipped at 1.
+        c.optim.schedule = "constant"
+        c.optim.eps = 1e-8
     elif variant in ("cpu", "shipped", "tiny"):
         m.reduction = 3
         m.embedding_dim = 128

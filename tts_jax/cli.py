@@ -582,16 +582,20 @@ def _parser() -> argparse.ArgumentParser:
     x.set_defaults(out_kind="dir", func=cmd_export)
 
     im = sub.add_parser(
-        "import", help="a published PyTorch checkpoint as a workdir (jik876/hifi-gan's)"
+        "import",
+        help="a published PyTorch checkpoint as a workdir (jik876/hifi-gan, NVIDIA/tacotron2)",
     )
     im.add_argument("family", help="the model family, e.g. hifigan")
     im.add_argument(
         "--checkpoint",
         action="append",
         required=True,
-        help="a torch.save file, repeatable (hifigan: g_XXXXXXXX and optionally do_XXXXXXXX)",
+        help="a torch.save file, repeatable (hifigan: g_XXXXXXXX and optionally do_XXXXXXXX; "
+        "tacotron2: one checkpoint)",
     )
-    im.add_argument("--config", help="the reference's config file (hifigan: config_vN.json)")
+    im.add_argument(
+        "--config", help="the reference's config file (hifigan: config_vN.json; tacotron2: none)"
+    )
     im.add_argument("--out", required=True, help="the workdir to write")
     im.set_defaults(out_kind="dir", func=cmd_import)
 

@@ -5,7 +5,7 @@
 """
 
 from tts_jax.family import assemble
-from tts_jax.models.tacotron2 import train
+from tts_jax.models.tacotron2 import nvidia, train
 from tts_jax.models.tacotron2.inference import (
     TEXT_BUCKET,
     Synthesizer,
@@ -38,4 +38,5 @@ FAMILY = assemble(
     evaluate=evaluate,
     export=export,
     gta=export_gta,
+    import_checkpoint=nvidia.import_checkpoint,
 )

@@ -13,6 +13,12 @@ Blocks follow the paper and Rayhane-mamah/Tacotron-2 (seed 000):
     mel_before [B, T, 80] -> Postnet (5 x conv5 + BN) -> mel_after = mel_before + residual
     optional PostCBHG(mel_after) -> linear spectrogram [B, T, n_fft / 2 + 1]
 
+``architecture="nvidia"`` is NVIDIA/tacotron2's variant of the same blocks, for its imported
+checkpoints (:class:`NvidiaDecoderStep`): the attention sits between the two decoder LSTMs,
+the second LSTM reads the new context, the location features are the previous and the
+cumulative weights, dropout replaces zoneout, and prenet, location conv and energy have no
+bias; batch norms use PyTorch's constants.
+
 Training decodes with teacher forcing in one ``lax.scan`` over decoder steps
 (:meth:`Tacotron2.__call__`); synthesis runs the same step in a jitted ``while_loop`` until
 every utterance has emitted a stop token or ``max_decoder_steps`` is reached
@@ -28,10 +34,14 @@ import jax
 import jax.numpy as jnp
 
 from tts_jax.config import ModelConfig
+from tts_jax.errors import UserError
 from tts_jax.nn.zoneout import ZoneoutLSTMCell
 from tts_jax.text import TextConfig, symbol_table
 
 _NEG_INF = -1e9
+# (epsilon, momentum) of every batch norm: TensorFlow's defaults in Rayhane-mamah's code, and
+# PyTorch's in NVIDIA's (eps 1e-5; its running-average momentum 0.1 is flax's 0.9).
+BATCH_NORM = {"rayhane": (1e-3, 0.99), "nvidia": (1e-5, 0.9)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +49,9 @@ class Tacotron2Config(ModelConfig):
     """``config.model`` of a Tacotron 2 run: the paper's values (Shen et al. 2018), the one
     place they are written; experiments/tacotron2.py changes what its variants need."""
 
+    # "rayhane": the decoder of Rayhane-mamah/Tacotron-2 (seed 000), both LSTMs before the
+    # attention. "nvidia": NVIDIA/tacotron2's (module docstring), for its checkpoints.
+    architecture: str = "rayhane"
     reduction: int = 1  # r: frames per decoder step
     embedding_dim: int = 512
     encoder_conv_channels: int = 512
@@ -53,6 +66,7 @@ class Tacotron2Config(ModelConfig):
     decoder_lstm_units: int = 1024
     decoder_lstm_layers: int = 2
     zoneout: float = 0.1
+    decoder_dropout: float = 0.0  # on each decoder LSTM's output ("nvidia": 0.1, no zoneout)
     dropout: float = 0.5
     postnet_channels: int = 512
     postnet_layers: int = 5
@@ -90,11 +104,13 @@ class ConvBNBlock(nn.Module):
     kernel_size: int
     activation: str | None  # "relu" | "tanh" | None
     dropout: float
+    batch_norm: tuple[float, float] = BATCH_NORM["rayhane"]  # (epsilon, momentum)
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         x = nn.Conv(self.channels, (self.kernel_size,), padding="SAME")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)(x)
+        epsilon, momentum = self.batch_norm
+        x = nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon)(x)
         if self.activation == "relu":
             x = nn.relu(x)
         elif self.activation == "tanh":
@@ -117,6 +133,7 @@ class Encoder(nn.Module):
     lstm_units: int
     zoneout: float
     dropout: float
+    batch_norm: tuple[float, float] = BATCH_NORM["rayhane"]
 
     @nn.compact
     def __call__(self, ids, lengths, *, train: bool):
@@ -126,9 +143,9 @@ class Encoder(nn.Module):
             self.num_symbols, self.embedding_dim, embedding_init=nn.initializers.xavier_uniform()
         )(ids)
         for _ in range(self.conv_layers):
-            x = ConvBNBlock(self.conv_channels, self.conv_kernel, "relu", self.dropout)(
-                x * mask, train=train
-            )
+            x = ConvBNBlock(
+                self.conv_channels, self.conv_kernel, "relu", self.dropout, self.batch_norm
+            )(x * mask, train=train)
         x = x * mask
 
         def rnn(reverse: bool, name: str):
@@ -156,42 +173,56 @@ class Prenet(nn.Module):
 
     units: tuple[int, ...]
     dropout: float
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x):
         for u in self.units:
-            x = nn.Dropout(self.dropout, deterministic=self.dropout == 0.0)(nn.relu(nn.Dense(u)(x)))
+            x = nn.relu(nn.Dense(u, use_bias=self.use_bias)(x))
+            x = nn.Dropout(self.dropout, deterministic=self.dropout == 0.0)(x)
         return x
 
 
 class LocationSensitiveAttention(nn.Module):
-    """e_ij = v^T tanh(W s_i + V h_j + U f_ij + b), f = conv(cumulative weights).
+    """e_ij = v^T tanh(W s_i + V h_j + U f_ij + b), f = conv(location features).
 
-    query [B, Q], processed_memory (V h) [B, N, A], cumulative [B, N], mask [B, N]
-    -> weights [B, N] (0 on padding, summing to 1).
+    query [B, Q], processed_memory (V h) [B, N, A], location [B, N, L] (the cumulative
+    weights, or NVIDIA's previous and cumulative weights), mask [B, N] -> weights [B, N]
+    (0 on padding, summing to 1). ``use_bias=False`` drops b and the conv's bias (NVIDIA).
     """
 
     attention_dim: int
     location_filters: int
     location_kernel: int
+    use_bias: bool = True
 
     @nn.compact
-    def __call__(self, query, processed_memory, cumulative, mask):
+    def __call__(self, query, processed_memory, location, mask):
         w_query = nn.Dense(self.attention_dim, use_bias=False, name="query_layer")(query)
         f = nn.Conv(
-            self.location_filters, (self.location_kernel,), padding="SAME", name="location_conv"
-        )(cumulative[..., None])
-        u_f = nn.Dense(self.attention_dim, use_bias=False, name="location_layer")(f)
-        b = self.param("attention_bias", nn.initializers.zeros, (self.attention_dim,))
+            self.location_filters,
+            (self.location_kernel,),
+            padding="SAME",
+            use_bias=self.use_bias,
+            name="location_conv",
+        )(location)
+        energy = w_query[:, None, :] + processed_memory
+        energy = energy + nn.Dense(self.attention_dim, use_bias=False, name="location_layer")(f)
+        if self.use_bias:
+            energy = energy + self.param(
+                "attention_bias", nn.initializers.zeros, (self.attention_dim,)
+            )
         v = self.param("attention_v", nn.initializers.xavier_uniform(), (self.attention_dim, 1))
-        energy = (jnp.tanh(w_query[:, None, :] + processed_memory + u_f + b) @ v)[..., 0]
+        energy = (jnp.tanh(energy) @ v)[..., 0]
         energy = jnp.where(mask, energy, _NEG_INF)
         return jax.nn.softmax(energy, axis=-1) * mask
 
 
 class DecoderStep(nn.Module):
-    """One decoder step. carry = (lstm states, context [B, 2U], cumulative weights [B, N]);
-    previous frame [B, M] -> (carry, (frames [B, r*M], stop logits [B, r], weights [B, N]))."""
+    """One decoder step (Rayhane-mamah's order: prenet, both LSTMs, then attention queried by
+    the last LSTM's output). carry = (lstm states, context [B, 2U], cumulative weights
+    [B, N], previous weights [B, N]); previous frame [B, M] ->
+    (carry, (frames [B, r*M], stop logits [B, r], weights [B, N]))."""
 
     num_mels: int
     reduction: int
@@ -206,7 +237,7 @@ class DecoderStep(nn.Module):
 
     @nn.compact
     def __call__(self, carry, previous_frame, memory, processed_memory, mask, *, train: bool):
-        lstm_states, context, cumulative = carry
+        lstm_states, context, cumulative, _ = carry
         x = Prenet(self.prenet_units, self.prenet_dropout, name="prenet")(previous_frame)
         x = jnp.concatenate([x, context], axis=-1)
         new_states = []
@@ -218,18 +249,71 @@ class DecoderStep(nn.Module):
             new_states.append(state)
         weights = LocationSensitiveAttention(
             self.attention_dim, self.location_filters, self.location_kernel, name="attention"
-        )(x, processed_memory, cumulative, mask)
+        )(x, processed_memory, cumulative[..., None], mask)
         context = jnp.einsum("bn,bnd->bd", weights, memory)
-        projection_input = jnp.concatenate([x, context], axis=-1)
-        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(projection_input)
-        stop = nn.Dense(self.reduction, name="stop_projection")(projection_input)
-        carry = (tuple(new_states), context, cumulative + weights)
+        frames, stop = self.project(x, context)
+        carry = (tuple(new_states), context, cumulative + weights, weights)
         return carry, (frames, stop, weights)
+
+    def project(self, h, context):
+        """FrameProjection and StopProjection of [h ++ context]: [B, r*M] and [B, r]."""
+        projection_input = jnp.concatenate([h, context], axis=-1)
+        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(projection_input)
+        return frames, nn.Dense(self.reduction, name="stop_projection")(projection_input)
 
     def initial_carry(self, batch: int, memory_len: int, memory_dim: int):
         zeros = jnp.zeros((batch, self.lstm_units))
         states = tuple((zeros, zeros) for _ in range(self.lstm_layers))
-        return states, jnp.zeros((batch, memory_dim)), jnp.zeros((batch, memory_len))
+        weights = jnp.zeros((batch, memory_len))
+        return states, jnp.zeros((batch, memory_dim)), weights, weights
+
+
+class NvidiaDecoderStep(DecoderStep):
+    """One decoder step in NVIDIA/tacotron2's order (its ``Decoder.decode``):
+
+        h0 = LSTM_0([Prenet(previous frame) ++ previous context])    (the "attention RNN")
+        weights = attention(query h0, location [previous weights, cumulative weights])
+        h1 = LSTM_1([h0 ++ new context])                              (the "decoder RNN")
+        frames, stop = projections([h1 ++ new context])
+
+    Dropout ``dropout`` on h0 and h1 (the dropped value is also what the LSTM carries, as
+    NVIDIA's), no zoneout; prenet and attention without biases. Same carry and outputs as
+    :class:`DecoderStep`.
+    """
+
+    dropout: float = 0.1
+
+    @nn.compact
+    def __call__(self, carry, previous_frame, memory, processed_memory, mask, *, train: bool):
+        lstm_states, context, cumulative, previous = carry
+        if len(lstm_states) != 2:
+            raise UserError(
+                f"the nvidia decoder has 2 LSTMs, got decoder_lstm_layers={len(lstm_states)}"
+            )
+        x = Prenet(self.prenet_units, self.prenet_dropout, use_bias=False, name="prenet")(
+            previous_frame
+        )
+        new_states, h = [], None
+        for i, state in enumerate(lstm_states):
+            if i == 1:
+                weights = LocationSensitiveAttention(
+                    self.attention_dim,
+                    self.location_filters,
+                    self.location_kernel,
+                    use_bias=False,
+                    name="attention",
+                )(h, processed_memory, jnp.stack([previous, cumulative], axis=-1), mask)
+                context = jnp.einsum("bn,bnd->bd", weights, memory)
+                x = h
+            cell = ZoneoutLSTMCell(
+                self.lstm_units, self.zoneout, deterministic=not train, name=f"lstm_{i}"
+            )
+            (c, h), _ = cell(state, jnp.concatenate([x, context], axis=-1))
+            h = nn.Dropout(self.dropout, deterministic=not train)(h)
+            new_states.append((c, h))
+        frames, stop = self.project(h, context)
+        carry = (tuple(new_states), context, cumulative + weights, weights)
+        return carry, (frames, stop, weights)
 
 
 class Postnet(nn.Module):
@@ -240,12 +324,16 @@ class Postnet(nn.Module):
     kernel_size: int
     num_mels: int
     dropout: float
+    batch_norm: tuple[float, float] = BATCH_NORM["rayhane"]
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        bn = self.batch_norm
         for _ in range(self.layers - 1):
-            x = ConvBNBlock(self.channels, self.kernel_size, "tanh", self.dropout)(x, train=train)
-        return ConvBNBlock(self.num_mels, self.kernel_size, None, self.dropout)(x, train=train)
+            x = ConvBNBlock(self.channels, self.kernel_size, "tanh", self.dropout, bn)(
+                x, train=train
+            )
+        return ConvBNBlock(self.num_mels, self.kernel_size, None, self.dropout, bn)(x, train=train)
 
 
 class HighwayLayer(nn.Module):
@@ -319,6 +407,12 @@ class Tacotron2(nn.Module):
     pad_value: float = -11.512925  # log(1e-5): silence in the log-mel
 
     def setup(self):
+        if self.cfg.architecture not in BATCH_NORM:
+            raise UserError(
+                f"model.architecture={self.cfg.architecture!r}; expected one of "
+                f"{', '.join(BATCH_NORM)}"
+            )
+        batch_norm = BATCH_NORM[self.cfg.architecture]
         self.encoder = Encoder(
             self.num_symbols,
             self.cfg.embedding_dim,
@@ -328,9 +422,12 @@ class Tacotron2(nn.Module):
             self.cfg.encoder_lstm_units,
             self.cfg.zoneout,
             self.cfg.dropout,
+            batch_norm,
         )
         self.memory_layer = nn.Dense(self.cfg.attention_dim, use_bias=False)
-        self.decoder_step = DecoderStep(
+        nvidia = self.cfg.architecture == "nvidia"
+        extra = dict(dropout=self.cfg.decoder_dropout) if nvidia else {}
+        self.decoder_step = (NvidiaDecoderStep if nvidia else DecoderStep)(
             self.num_mels,
             self.cfg.reduction,
             tuple(self.cfg.prenet_units),
@@ -341,6 +438,7 @@ class Tacotron2(nn.Module):
             self.cfg.attention_dim,
             self.cfg.location_filters,
             self.cfg.location_kernel,
+            **extra,
         )
         self.postnet = Postnet(
             self.cfg.postnet_channels,
@@ -348,6 +446,7 @@ class Tacotron2(nn.Module):
             self.cfg.postnet_kernel,
             self.num_mels,
             self.cfg.dropout,
+            batch_norm,
         )
         if self.cfg.linear_head:
             self.post_cbhg = PostCBHG(self.num_freq)
