@@ -4,11 +4,15 @@ family that is a vocoder (``hifigan:DIR``, ``clarinet:DIR`` for a distilled stud
 
 ``load_vocoder(spec, mel_cfg)`` returns a callable ``mel [frames, n_mels] -> wav [frames *
 hop]`` for ``tts-jax synthesize --vocoder``, ``vocode`` and ``evaluate``. A trained vocoder must
-have been trained on the same front end as the mels it is given; it is refused otherwise.
+have been trained on the same front end as the mels it is given; it is refused otherwise, except
+for the framing (``MelConfig.framing``), which only places frames up to half a hop apart: that
+is allowed with a warning, as jik876/hifi-gan's generators are used on NVIDIA/tacotron2's mels.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,8 +39,15 @@ def load_vocoder(spec: str, mel_cfg: audio.MelConfig) -> Callable[[np.ndarray], 
     if not Path(path).is_dir():
         raise UserError(f"--vocoder {spec!r}: {path} is not a folder")
     vocoder = load(path)
-    if vocoder.mel != mel_cfg:
+    if dataclasses.replace(vocoder.mel, framing=mel_cfg.framing) != mel_cfg:
         raise UserError(
             f"--vocoder {spec!r} was trained on mels {vocoder.mel}, but these mels are {mel_cfg}"
+        )
+    if vocoder.mel.framing != mel_cfg.framing:
+        warnings.warn(
+            f"--vocoder {spec!r} was trained on {vocoder.mel.framing!r} framing and these mels "
+            f"are {mel_cfg.framing!r}: the same filterbank and floor, frames up to half a hop "
+            "apart; fine-tuning the vocoder on this model's GTA mels removes the mismatch",
+            stacklevel=2,
         )
     return vocoder
