@@ -43,7 +43,7 @@ SENTENCES = (
     "Dr. Smith paid $3.50 on March 3, 1984.",
     "In 2005, Mrs. Jones gave 1,250,000 pounds to St. Paul's.",
     "Turn left on {HH AW1 S S T AH0 N} Street.",
-    "Café   naïve, déjà vu -- \"quoted\" [bracketed]!",
+    'Café   naïve, déjà vu -- "quoted" [bracketed]!',
 )
 
 
@@ -151,7 +151,7 @@ def main() -> None:
     net = model_mod.Tacotron2(h)
     randomise_batch_norm(net, gen)
     net.eval()
-    torch.save({"state_dict": net.state_dict(), "iteration": 0}, args.out / "checkpoint_small")
+    torch.save({"state_dict": net.state_dict(), "iteration": 0}, args.out / "checkpoint")
 
     out = {
         "hparams": hparams(args.full),

@@ -37,7 +37,7 @@ def parity(fixtures: Path) -> dict[str, float]:
     fixtures = Path(fixtures)
     ref = np.load(fixtures / "outputs.npz")
     meta = json.loads((fixtures / "reference.json").read_text())
-    sd = nvidia.state_dict(torch_checkpoint.load(fixtures / "checkpoint_small"))
+    sd = nvidia.state_dict(torch_checkpoint.load(fixtures / "checkpoint"))
     config = nvidia.our_config(sd)
     with config.unlocked():
         config.model.prenet_dropout = 0.0  # the reference's outputs were taken without it
