@@ -91,7 +91,7 @@ def test_parameter_difference_with_nvidia():
 
 def test_teacher_forced_scan_equals_free_running_loop():
     """With dropout off, feeding the training path the frames the inference loop produced
-    gives back exactly those frames, alignments and stop logits."""
+    gives back exactly those frames, alignments and decoder states."""
     for r in (1, 3):
         cfg = config(**{"model.prenet_dropout": 0.0, "model.reduction": r})
         batch = random_batch()
@@ -106,6 +106,7 @@ def test_teacher_forced_scan_equals_free_running_loop():
             method=T.Tacotron2.infer,
             max_decoder_steps=steps,
             stop_threshold=2.0,
+            decoder_states=True,
         )  # never stops
         assert bool(jnp.all(free["reached_max"])) and int(free["decoder_steps"]) == steps
         frames = free["mel_before"]
@@ -114,6 +115,7 @@ def test_teacher_forced_scan_equals_free_running_loop():
         np.testing.assert_allclose(tf["mel_before"], frames, atol=1e-4)
         np.testing.assert_allclose(tf["mel_after"], free["mel_after"], atol=1e-4)
         np.testing.assert_allclose(tf["alignments"], free["alignments"], atol=1e-5)
+        np.testing.assert_allclose(tf["decoder_states"], free["decoder_states"], atol=1e-5)
 
 
 def test_padding_changes_neither_loss_nor_gradients():

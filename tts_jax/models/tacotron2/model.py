@@ -222,7 +222,8 @@ class DecoderStep(nn.Module):
     """One decoder step (Rayhane-mamah's order: prenet, both LSTMs, then attention queried by
     the last LSTM's output). carry = (lstm states, context [B, 2U], cumulative weights
     [B, N], previous weights [B, N]); previous frame [B, M] ->
-    (carry, (frames [B, r*M], stop logits [B, r], weights [B, N]))."""
+    (carry, (frames [B, r*M], stop logits [B, r], decoder state [h ++ context] [B, D],
+    weights [B, N]))."""
 
     num_mels: int
     reduction: int
@@ -251,15 +252,15 @@ class DecoderStep(nn.Module):
             self.attention_dim, self.location_filters, self.location_kernel, name="attention"
         )(x, processed_memory, cumulative[..., None], mask)
         context = jnp.einsum("bn,bnd->bd", weights, memory)
-        frames, stop = self.project(x, context)
         carry = (tuple(new_states), context, cumulative + weights, weights)
-        return carry, (frames, stop, weights)
+        return carry, (*self.project(x, context), weights)
 
     def project(self, h, context):
-        """FrameProjection and StopProjection of [h ++ context]: [B, r*M] and [B, r]."""
-        projection_input = jnp.concatenate([h, context], axis=-1)
-        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(projection_input)
-        return frames, nn.Dense(self.reduction, name="stop_projection")(projection_input)
+        """FrameProjection and StopProjection of the decoder state [h ++ context] [B, D]:
+        (frames [B, r*M], stop logits [B, r], the decoder state itself)."""
+        state = jnp.concatenate([h, context], axis=-1)
+        frames = nn.Dense(self.num_mels * self.reduction, name="frame_projection")(state)
+        return frames, nn.Dense(self.reduction, name="stop_projection")(state), state
 
     def initial_carry(self, batch: int, memory_len: int, memory_dim: int):
         zeros = jnp.zeros((batch, self.lstm_units))
@@ -311,9 +312,8 @@ class NvidiaDecoderStep(DecoderStep):
             (c, h), _ = cell(state, jnp.concatenate([x, context], axis=-1))
             h = nn.Dropout(self.dropout, deterministic=not train)(h)
             new_states.append((c, h))
-        frames, stop = self.project(h, context)
         carry = (tuple(new_states), context, cumulative + weights, weights)
-        return carry, (frames, stop, weights)
+        return carry, (*self.project(h, context), weights)
 
 
 class Postnet(nn.Module):
@@ -483,8 +483,10 @@ class Tacotron2(nn.Module):
 
     def __call__(self, ids, id_lengths, mels, mel_lengths, *, train: bool):
         """Teacher forcing. ids [B, N], mels [B, T, M] with T a multiple of r ->
-        mel_before / mel_after [B, T, M], stop_logits [B, T], alignments [B, T / r, N]
-        (+ linear [B, T, F] with the CBHG head)."""
+        mel_before / mel_after [B, T, M], stop_logits [B, T], alignments [B, T / r, N],
+        decoder_states [B, T / r, D] (each step's [h ++ context], what the projections read;
+        the bridge-net of text-to-wave reads them too) (+ linear [B, T, F] with the CBHG
+        head)."""
         b, t, m = mels.shape
         r = self.cfg.reduction
         if t % r:
@@ -497,7 +499,7 @@ class Tacotron2(nn.Module):
         # Step i is fed the last frame of group i - 1 (a zero "go" frame for i = 0).
         previous = jnp.concatenate([jnp.zeros((b, 1, m)), mels[:, r - 1 :: r][:, :-1]], axis=1)
         carry = self.decoder_step.initial_carry(b, ids.shape[1], memory.shape[-1])
-        _, (frames, stops, weights) = self._scan_steps(
+        _, (frames, stops, hidden, weights) = self._scan_steps(
             carry, previous, memory, processed, mask, train
         )
         mel_before = frames.reshape(b, t, m)
@@ -509,16 +511,26 @@ class Tacotron2(nn.Module):
         out["mel_before"] = mel_before
         out["stop_logits"] = stops.reshape(b, t)
         out["alignments"] = weights
+        out["decoder_states"] = hidden
         return out
 
-    def infer(self, ids, id_lengths, *, max_decoder_steps: int, stop_threshold: float = 0.5):
+    def infer(
+        self,
+        ids,
+        id_lengths,
+        *,
+        max_decoder_steps: int,
+        stop_threshold: float = 0.5,
+        decoder_states: bool = False,
+    ):
         """Free-running synthesis in a jitted while loop, batched.
 
         Each step feeds back the last of its r predicted frames. An utterance is done at the
         first frame whose stop probability exceeds ``stop_threshold``; the loop ends when all
         are done or after ``max_decoder_steps``. Returns mel_before / mel_after
         [B, max_steps * r, M] (meaningful up to ``lengths`` [B], in frames), alignments
-        [B, max_steps, N], reached_max [B] (never stopped) and decoder_steps (scalar).
+        [B, max_steps, N], reached_max [B] (never stopped) and decoder_steps (scalar); with
+        ``decoder_states``, also each step's decoder state [B, max_steps, D] (as training's).
         """
         b = ids.shape[0]
         r, m = self.cfg.reduction, self.num_mels
@@ -532,15 +544,20 @@ class Tacotron2(nn.Module):
             done=jnp.zeros((b,), bool),
             lengths=jnp.full((b,), max_decoder_steps * r, jnp.int32),
         )
+        if decoder_states:
+            init["states"] = jnp.zeros(
+                (b, max_decoder_steps, memory.shape[-1] + self.cfg.decoder_lstm_units)
+            )
 
         def cond(step_module, c):
             return (c["step"] < max_decoder_steps) & ~jnp.all(c["done"])
 
         def body(step_module, c):
-            state, (frames, stops, weights) = step_module(
+            state, (frames, stops, hidden, weights) = step_module(
                 c["state"], c["previous"], memory, processed, mask, train=False
             )
             i = c["step"]
+            extra = {"states": c["states"].at[:, i].set(hidden)} if decoder_states else {}
             stopped = jax.nn.sigmoid(stops) > stop_threshold  # [B, r]
             first = jnp.argmax(stopped, axis=-1)
             newly = ~c["done"] & jnp.any(stopped, axis=-1)
@@ -552,6 +569,7 @@ class Tacotron2(nn.Module):
                 weights=c["weights"].at[:, i].set(weights),
                 done=c["done"] | newly,
                 lengths=jnp.where(newly, i * r + first + 1, c["lengths"]),
+                **extra,
             )
 
         c = nn.while_loop(
@@ -570,6 +588,8 @@ class Tacotron2(nn.Module):
             reached_max=~c["done"],
             decoder_steps=c["step"],
         )
+        if decoder_states:
+            out["decoder_states"] = c["states"]
         return out
 
 
