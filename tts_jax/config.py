@@ -75,8 +75,12 @@ def base_config() -> ConfigDict:
     c.data.n_mels = 80
     c.data.fmin = 0.0
     c.data.fmax = 8000.0
-    # "centered" (REFERENCE, librosa) or "jik876" (jik876/hifi-gan's mels: for its generators)
+    # "centered" (REFERENCE, librosa), "jik876" or "nvidia" (those references' mels, for their
+    # imported models): tts_jax.audio.FRAMINGS
     c.data.framing = "centered"
+    # Text-to-mel training targets read from ID.npy files ([frames, n_mels]) instead of the
+    # recordings' mels: a teacher's GTA or free-running outputs (experiments/tacotron2_distill.py).
+    c.data.mel_dir = config_dict.placeholder(str)
     c.data.num_buckets = 8  # padded shapes (= jit compilations) for text-to-mel batches
     c.data.max_frames = 1000  # longer training utterances are skipped
     c.data.prefetch = 2

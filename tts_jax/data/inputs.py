@@ -25,9 +25,16 @@ def corpus_from_config(config) -> Corpus:
 
 
 def text_mel_data(
-    config, process_index: int, process_count: int, frames_multiple: int = 1, linear: bool = False
+    config,
+    process_index: int,
+    process_count: int,
+    frames_multiple: int = 1,
+    linear: bool = False,
+    audio: bool = False,
 ):
-    """Training and validation :class:`TextMelBatches` as the trainer's :class:`Data`."""
+    """Training and validation :class:`TextMelBatches` as the trainer's :class:`Data`. With
+    ``config.data.mel_dir`` the training targets are that folder's mels (validation keeps the
+    recordings'); ``audio`` adds each waveform to the batches."""
     corpus = corpus_from_config(config)
     text = TextConfig.from_config(config.data.text)
     common = dict(
@@ -40,9 +47,15 @@ def text_mel_data(
         prefetch=config.data.prefetch,
         log_floor=mel_config(config).log_floor,
         linear=linear,
+        audio=audio,
     )
+    mel_dir = config.data.get("mel_dir")
     train = TextMelBatches(
-        corpus.split("train"), config.train.batch_size, max_frames=config.data.max_frames, **common
+        corpus.split("train"),
+        config.train.batch_size,
+        max_frames=config.data.max_frames,
+        mel_dir=mel_dir,
+        **common,
     )
 
     def eval_batches():
@@ -59,7 +72,7 @@ def text_mel_data(
     describe = (
         f"data: {len(corpus.split('train'))} training utterances "
         f"({train.dropped} longer than {config.data.max_frames} frames skipped), "
-        f"{len(train)} batches per epoch",
+        f"{len(train)} batches per epoch" + (f", target mels from {mel_dir}" if mel_dir else ""),
         f"data: {len(shapes)} padded (text, frames) shapes -> at most {len(shapes)} "
         f"compilations of the train step: {shapes}",
     )

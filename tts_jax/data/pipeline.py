@@ -203,6 +203,11 @@ class TextMelBatches(_Batches):
     the batch's longest text and mel, so there are at most ``len(frame_buckets)`` shapes.
     Frame boundaries are multiples of ``frames_multiple`` (Tacotron's reduction factor r).
     Training drops utterances longer than ``max_frames`` (the count is in ``dropped``).
+
+    ``mel_dir``: each utterance's target mel is ``mel_dir/ID.npy`` ``[frames, n_mels]``
+    instead of the recording's (a teacher's mels, for sequence-level distillation), with its own
+    length. ``audio``: batches also hold each waveform, ``audio`` ``[B, frames * hop]``
+    (zero-padded; sample n lies in frame n // hop), for models trained on audio too.
     """
 
     def __init__(
@@ -222,8 +227,16 @@ class TextMelBatches(_Batches):
         prefetch: int = 2,
         log_floor: float = 1e-5,
         linear: bool = False,
+        mel_dir: str | Path | None = None,
+        audio: bool = False,
     ):
-        self.linear = linear
+        self.linear, self.audio = linear, audio
+        self.mel_dir = _checked_mel_dir(mel_dir, split)
+        self.num_frames = split.num_frames
+        if self.mel_dir is not None:  # lengths from the files' headers, without reading them
+            self.num_frames = np.array(
+                [len(np.load(self.mel_dir / f"{i}.npy", mmap_mode="r")) for i in split.ids]
+            )
         self.ids = [text_to_ids(t, text) for t in split.texts]
         self.text_lengths = np.array([len(x) for x in self.ids])
         self.frames_multiple = frames_multiple
@@ -234,8 +247,8 @@ class TextMelBatches(_Batches):
             split, batch_size, seed, shuffle, drop_remainder, process_index, process_count, prefetch
         )
         m = self.members
-        longest_frames = int(split.num_frames[m].max())
-        shortest_frames = int(split.num_frames[m].min())
+        longest_frames = int(self.num_frames[m].max())
+        shortest_frames = int(self.num_frames[m].min())
         # Geometric boundaries between the shortest and longest utterance.
         ratio = (longest_frames / max(1, shortest_frames)) ** (1.0 / max(1, num_buckets - 1))
         ratio = max(ratio, 1.05)
@@ -252,7 +265,7 @@ class TextMelBatches(_Batches):
     def _eligible(self) -> np.ndarray:
         rows = np.arange(len(self.split))
         if self.max_frames is not None and self.drop_remainder:
-            keep = self.split.num_frames <= self.max_frames
+            keep = self.num_frames <= self.max_frames
             self.dropped = int((~keep).sum())
             rows = rows[keep]
         return rows
@@ -260,7 +273,7 @@ class TextMelBatches(_Batches):
     def _bucket(self, rows: np.ndarray) -> tuple[int, int]:
         real = rows[rows >= 0]
         need_t = int(self.text_lengths[real].max())
-        need_f = int(self.split.num_frames[real].max())
+        need_f = int(self.num_frames[real].max())
         for tb, fb in zip(self.text_buckets, self.frame_buckets, strict=True):
             if tb >= need_t and fb >= need_f:
                 return tb, fb
@@ -272,6 +285,9 @@ class TextMelBatches(_Batches):
                 -(-need_f // (8 * self.frames_multiple)) * 8 * self.frames_multiple,
             ),
         )
+
+    def _sort_key(self) -> np.ndarray:
+        return self.num_frames
 
     def shapes(self, epoch: int = 0) -> list[tuple[int, int]]:
         """Distinct padded (text length, frames) shapes of an epoch's batches."""
@@ -290,11 +306,17 @@ class TextMelBatches(_Batches):
             "mel_mask": np.zeros((b, n_frames), np.float32),
             "stop_targets": np.ones((b, n_frames), np.float32),
         }
+        hop = self.split.mel.hop_length
+        if self.audio:
+            out["audio"] = np.zeros((b, n_frames * hop), np.float32)
         for j, row in enumerate(local):
             row = fill if row < 0 else row  # filler rows repeat a real one (valid=False)
             ids = self.ids[row]
             example = self.split.example(row)
-            mel = example["mel"]
+            mel = example["mel"] if self.mel_dir is None else self._external_mel(row)
+            if self.audio:
+                wav = example["audio"][: n_frames * hop]
+                out["audio"][j, : len(wav)] = wav
             out["ids"][j, : len(ids)] = ids
             out["id_lengths"][j] = len(ids)
             out["mels"][j, : len(mel)] = mel
@@ -309,6 +331,31 @@ class TextMelBatches(_Batches):
                     )
                 out["linears"][j, : len(lin)] = lin
         return out
+
+    def _external_mel(self, row: int) -> np.ndarray:
+        path = self.mel_dir / f"{self.split.ids[row]}.npy"
+        mel = np.load(path)
+        if mel.shape != (self.num_frames[row], self.split.mel.n_mels):
+            raise UserError(
+                f"{path} holds shape {mel.shape}; expected (frames, {self.split.mel.n_mels}) "
+                "as when the batches were planned"
+            )
+        return mel.astype(np.float32)
+
+
+def _checked_mel_dir(mel_dir, split: Split) -> Path | None:
+    """``mel_dir`` as a Path, refused unless it holds ``ID.npy`` for every utterance."""
+    if mel_dir is None:
+        return None
+    mel_dir = Path(mel_dir)
+    missing = [i for i in split.ids if not (mel_dir / f"{i}.npy").is_file()]
+    if missing:
+        raise UserError(
+            f"mel_dir {mel_dir} lacks {len(missing)} of the {len(split.ids)} mels of split "
+            f"{split.name!r} (e.g. {missing[0]}.npy); export them with "
+            f"`tts-jax gta --split {split.name}` (or `tts-jax synthesize` for free-running ones)"
+        )
+    return mel_dir
 
 
 class AudioSegments(_Batches):
@@ -339,15 +386,7 @@ class AudioSegments(_Batches):
         mel_dir: str | Path | None = None,
     ):
         hop = split.mel.hop_length
-        self.mel_dir = None if mel_dir is None else Path(mel_dir)
-        if self.mel_dir is not None:
-            missing = [i for i in split.ids if not (self.mel_dir / f"{i}.npy").is_file()]
-            if missing:
-                raise UserError(
-                    f"mel_dir {self.mel_dir} lacks {len(missing)} of the {len(split.ids)} mels of "
-                    f"split {split.name!r} (e.g. {missing[0]}.npy); export them with "
-                    f"`tts-jax gta --split {split.name}`"
-                )
+        self.mel_dir = _checked_mel_dir(mel_dir, split)
         if segment_length % hop:
             raise UserError(f"segment_length {segment_length} is not a multiple of hop {hop}")
         self.segment_length = segment_length
