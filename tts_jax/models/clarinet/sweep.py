@@ -1,8 +1,10 @@
-"""``tts-jax sweep FILE.py:VARIANT --workdir W``: the ClariNet distillation comparison.
+"""``tts-jax sweep FILE.py:VARIANT --workdir W``: the ClariNet distillation comparison, the
+runner of a sweep file that names none (tts_jax/sweep.py: the sweep-file protocol and what
+runners share).
 
 ``FILE.py`` defines ``get_sweep(variant)`` returning ``{"teacher_config", "student_config",
 "variants": {name: model overrides}, "seeds", "heldout"}`` (experiments/clarinet_kl.py). The
-sweep
+comparison
 
 1. trains the teacher in ``W/teacher`` (or resumes / reuses it when already trained);
 2. distils every variant x seed in ``W/runs/NAME-seedS`` for the student config's step
@@ -19,11 +21,9 @@ the variant (configs) differs.
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import json
-import math
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -31,15 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from tts_jax import distributions as D
-from tts_jax.config import load_config, resolve_config_path
-from tts_jax.data.inputs import corpus_from_config
-from tts_jax.errors import UserError
+from tts_jax import sweep as S
+from tts_jax.config import load_config
 from tts_jax.eval.metrics import MetricError, mr_stft
 from tts_jax.models import wavenet as W
 from tts_jax.models.clarinet.train import build_student, teacher_config
 from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
 from tts_jax.train.loop import train_and_evaluate
-from tts_jax.train.summary import read_metrics
 from tts_jax.workdir import restore
 
 METRICS = (
@@ -53,26 +51,16 @@ METRICS = (
 )
 
 
-def load_sweep(spec: str) -> dict:
-    """The ``get_sweep(variant)`` of ``FILE.py[:VARIANT]``."""
-    path, _, variant = resolve_config_path(spec).partition(":")
-    if not Path(path).is_file():
-        raise UserError(f"sweep file not found: {path}")
-    module_spec = importlib.util.spec_from_file_location("sweep_file", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_sweep"):
-        raise UserError(f"{path} defines no get_sweep(variant)")
-    return module.get_sweep(variant) if variant else module.get_sweep()
-
-
 def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
-    """Runs (or resumes) the sweep ``spec`` in ``workdir``; returns the report rows."""
-    sweep = load_sweep(spec)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    """``tts-jax sweep``: runs (or resumes) the sweep ``spec`` in ``workdir`` with the runner
+    its file names, this comparison when it names none; returns the report rows."""
+    return S.run_sweep(spec, workdir, overrides, default_runner=compare_objectives)
+
+
+def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
+    """The teacher, then every variant x seed distilled from it and scored; the report."""
     teacher_dir = workdir / "teacher"
-    teacher_cfg = load_config(sweep["teacher_config"], _only(overrides, "teacher."))
+    teacher_cfg = load_config(sweep["teacher_config"], S.only(overrides, "teacher."))
     train_and_evaluate(teacher_cfg, teacher_dir)
     reference = workdir / "teacher_heldout.json"
     if not reference.is_file():
@@ -81,60 +69,24 @@ def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
     rows = []
     for name, model_overrides in sweep["variants"].items():
         for seed in sweep["seeds"]:
+            cfg = load_config(sweep["student_config"], S.only(overrides, "student."))
+            cfg.seed = seed
+            cfg.model.teacher_workdir = str(teacher_dir)
+            for k, v in model_overrides.items():
+                cfg.model[k] = v
             run_dir = workdir / "runs" / f"{name}-seed{seed}"
-            done = run_dir / "done.json"
-            if not done.is_file():
-                cfg = load_config(sweep["student_config"], _only(overrides, "student."))
-                cfg.seed = seed
-                cfg.model.teacher_workdir = str(teacher_dir)
-                for k, v in model_overrides.items():
-                    cfg.model[k] = v
-                t0 = time.time()
-                train_and_evaluate(cfg, run_dir)
-                row = {"variant": name, "seed": seed, "minutes": (time.time() - t0) / 60}
-                row.update(_training_summary(run_dir))
-                row.update(_heldout(run_dir, cfg, sweep["heldout"]))
-                done.write_text(json.dumps(row, indent=1))
-            rows.append(json.loads(done.read_text()))
+            rows.append(S.resumable(run_dir, partial(_distil, name, cfg, run_dir, sweep)))
     write_report(workdir, rows, spec, json.loads(reference.read_text()))
     return {"rows": rows}
 
 
-def _only(overrides, prefix: str) -> list[str]:
-    """``teacher.x.y=v`` / ``student.x.y=v`` -> ``--config.x.y=v`` for that config."""
-    return [f"--config.{o[len(prefix) :]}" for o in overrides if o.startswith(prefix)]
-
-
-def _training_summary(run_dir: Path) -> dict:
-    train = read_metrics(run_dir, "train")
-    evals = read_metrics(run_dir, "eval")
-    kls = [r["kl_reverse"] for r in evals if "kl_reverse" in r]
-    finite_kls = [k for k in kls if math.isfinite(k)]
-    steps = [r["step"] for r in train]
-    windows = np.diff([0, *steps])
-    nonfinite = sum(
-        int(round(r.get("nonfinite", 0.0) * w)) if math.isfinite(r.get("loss", 0.0)) else int(w)
-        for r, w in zip(train, windows, strict=True)
-    )
-    return {
-        "kl_final": kls[-1] if kls else float("nan"),
-        "kl_best": min(finite_kls) if finite_kls else float("nan"),
-        "nonfinite_steps": nonfinite,
-        "steps_per_s": float(np.median([r["steps_per_second"] for r in train[1:]] or [0.0])),
-        "curve": [(r["step"], r.get("kl_reverse")) for r in evals],
-    }
-
-
-def _heldout_windows(config, limit: int):
-    """The held-out windows every run is scored on: the first 2 s (or the whole utterance)
-    of the first ``limit`` test utterances, as ``(i, audio [T], mel [1, F, n_mels])``; fixed
-    lengths keep one compilation."""
-    hop = config.data.hop_length
-    split = corpus_from_config(config).split("test")
-    for i in range(min(limit, len(split))):
-        ex = split.example(i)
-        frames = min(len(ex["mel"]), 2 * config.data.sample_rate // hop)
-        yield i, ex["audio"][: frames * hop], ex["mel"][None, :frames]
+def _distil(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
+    t0 = time.time()
+    train_and_evaluate(cfg, run_dir)
+    row = {"variant": name, "seed": cfg.seed, "minutes": (time.time() - t0) / 60}
+    row.update(S.training_summary(run_dir, "kl_reverse", "kl"))
+    row.update(_heldout(run_dir, cfg, sweep["heldout"]))
+    return row
 
 
 def _teacher_heldout(teacher_dir: Path, tconfig, sweep: dict) -> dict:
@@ -142,17 +94,8 @@ def _teacher_heldout(teacher_dir: Path, tconfig, sweep: dict) -> dict:
     for the NLL it gives the students' samples (lower than this means samples the teacher
     finds more likely than real speech: mode-seeking)."""
     state = restore(teacher_dir, "wavenet", config=tconfig)
-    model = W.build_model(tconfig)
-    floor = W.WaveNetConfig.from_config(tconfig.model).log_scale_min
-    score = jax.jit(
-        lambda audio, mel: W.teacher_nll(
-            model, state.params, audio, W.normalize_mel(mel, tconfig), floor
-        )
-    )
-    nlls = [
-        float(score(jnp.asarray(audio)[None], mel))
-        for _, audio, mel in _heldout_windows(tconfig, sweep["heldout"])
-    ]
+    windows = S.heldout_windows(tconfig, sweep["heldout"])
+    nlls = W.recording_nll(tconfig, state.params, windows)
     return {"teacher_step": int(state.step), "teacher_nll_of_recordings": float(np.mean(nlls))}
 
 
@@ -173,7 +116,7 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
         return x[0], jnp.mean(kl), jnp.mean(nll), log_q[0, 1:], log_p[0, :-1]
 
     kls, nlls, stfts, log_qs, log_ps = [], [], [], [], []
-    for i, audio, mel in _heldout_windows(config, limit):
+    for i, audio, mel in S.heldout_windows(config, limit):
         z = jax.random.normal(jax.random.PRNGKey(i), (1, len(audio)))
         x, kl, nll, lq, lp = jax.device_get(sample_and_score(mel, z))
         kls.append(float(kl))
@@ -195,12 +138,9 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
 
 
 def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) -> None:
-    keys = [k for k, _ in METRICS]
-    with open(workdir / "results.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["variant", "seed", *keys, "minutes"])
-        for r in rows:
-            w.writerow([r["variant"], r["seed"], *[r.get(k) for k in keys], r.get("minutes")])
+    S.write_csv(
+        workdir / "results.csv", rows, ["variant", "seed", *[k for k, _ in METRICS], "minutes"]
+    )
 
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     lines = [
@@ -229,21 +169,7 @@ def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) ->
     lines += ["", "![validation KL](curves.png)", "", "![log-scales](log_scales.png)", ""]
     (workdir / "report.md").write_text("\n".join(lines))
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for r in rows:
-        curve = [(s, k) for s, k in r.get("curve", []) if k is not None and math.isfinite(k)]
-        if curve:
-            c = colors[variants.index(r["variant"]) % len(colors)]
-            label = r["variant"] if r["seed"] == rows[0]["seed"] else None
-            ax.plot(*zip(*curve, strict=True), color=c, label=label, alpha=0.8, marker=".")
-    ax.set_xlabel("step")
-    ax.set_ylabel("validation KL(q‖p) per sample (nats)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(workdir / "curves.png", dpi=100)
-    plt.close(fig)
+    S.plot_curves(workdir / "curves.png", rows, "validation KL(q‖p) per sample (nats)", log=True)
 
     scales = {}
     for v in variants:

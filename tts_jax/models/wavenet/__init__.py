@@ -5,7 +5,7 @@
 from tts_jax.family import assemble
 from tts_jax.inference import evaluate_vocoder
 from tts_jax.models.wavenet import train
-from tts_jax.models.wavenet.inference import Vocoder
+from tts_jax.models.wavenet.inference import Vocoder, recording_nll
 from tts_jax.models.wavenet.model import (
     SQRT_HALF,
     CausalConv,
@@ -16,8 +16,11 @@ from tts_jax.models.wavenet.model import (
     WaveNet,
     WaveNetConfig,
     build_model,
+    dilations,
     generate,
     normalize_mel,
+    receptive_field,
+    receptive_field_ms,
     teacher_nll,
 )
 

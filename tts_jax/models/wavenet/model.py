@@ -38,7 +38,7 @@ class WaveNetConfig(ModelConfig):
     layers in 2 stacks of dilations 1..512, filter 2, 128 channels)."""
 
     layers: int = 20
-    stacks: int = 2
+    stacks: int = 2  # dilation cycles: dilations 1, 2, 4, ... restart every layers / stacks
     residual_channels: int = 128
     gate_channels: int = 128
     skip_channels: int = 128
@@ -51,6 +51,32 @@ class WaveNetConfig(ModelConfig):
     @property
     def hop(self) -> int:
         return int(np.prod(self.upsample_strides))
+
+
+def dilations(layers: int, stacks: int) -> list[int]:
+    """Dilation of each of ``layers`` residual blocks: 1, 2, 4, ... restarting every
+    ``layers / stacks`` blocks (``stacks`` = the dilation cycles; ``stacks == layers``: every
+    dilation 1)."""
+    if layers % stacks:
+        raise UserError(f"model.layers {layers} is not a multiple of model.stacks {stacks}")
+    per_stack = layers // stacks
+    return [2 ** (i % per_stack) for i in range(layers)]
+
+
+def receptive_field(m) -> int:
+    """Samples that output ``t`` depends on (inputs ``t - R + 1 .. t``), ``R = (front_kernel
+    - 1) + (kernel_size - 1) * sum(dilations) + 1``. ``m``: a :class:`WaveNetConfig` or a
+    :class:`WaveNet` (the same fields). With ``front_kernel`` 1 (a 1x1 input projection) this
+    is the dilated stack's alone, as Tacotron 2's Table 4 counts it (30 layers, 3 cycles,
+    filter 3: 6,139)."""
+    stack = (m.kernel_size - 1) * sum(dilations(m.layers, m.stacks))
+    return (m.front_kernel - 1) + stack + 1
+
+
+def receptive_field_ms(config) -> float:
+    """:func:`receptive_field` of ``config.model`` in milliseconds at ``config.data``'s rate."""
+    samples = receptive_field(WaveNetConfig.from_config(config.model))
+    return 1000.0 * samples / config.data.sample_rate
 
 
 _DIMS = ("NWC", "WIO", "NWC")
@@ -170,17 +196,12 @@ class WaveNet(nn.Module):
     upsample_strides: tuple[int, ...]
 
     def setup(self):
-        per_stack = self.layers // self.stacks
         self.front = CausalConv(self.residual_channels, self.front_kernel)
         self.blocks = [
             ResidualBlock(
-                self.residual_channels,
-                self.gate_channels,
-                self.skip_channels,
-                self.kernel_size,
-                self.kernel_size ** (i % per_stack),
+                self.residual_channels, self.gate_channels, self.skip_channels, self.kernel_size, d
             )
-            for i in range(self.layers)
+            for d in self.dilations
         ]
         self.post1 = Dense(self.skip_channels)
         self.post2 = Dense(2)
@@ -188,11 +209,10 @@ class WaveNet(nn.Module):
 
     @property
     def dilations(self) -> list[int]:
-        per_stack = self.layers // self.stacks
-        return [self.kernel_size ** (i % per_stack) for i in range(self.layers)]
+        return dilations(self.layers, self.stacks)
 
     def receptive_field(self) -> int:
-        return self.front_kernel + sum((self.kernel_size - 1) * d for d in self.dilations)
+        return receptive_field(self)
 
     def upsample(self, mel):
         """Normalised log-mel ``[B, F, M]`` -> ``[B, F * hop, M]``."""
