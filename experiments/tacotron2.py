@@ -17,6 +17,7 @@ INTENDED_USE = {
     "paper": "Shen et al. 2018 at paper size (r = 1, batch 64), for accelerators",
     "cpu": "narrow, r = 3, batch 16: the embedded espeak corpus on 2 CPU cores",
     "shipped": ":cpu + guided attention, forget-gate bias, IPA input: the model in data/",
+    "student": ":shipped at half width: the student of experiments/tacotron2_distill.py",
     "nvidia": "NVIDIA/tacotron2 exactly: its decoder, 148 symbols, mels; imported checkpoints",
     "tiny": "tests",
 }
@@ -55,7 +56,7 @@ def get_config(variant: str = "paper"):
         # biases excluded) and PyTorch's eps; gradient norm clipped at 1.
         c.optim.schedule = "constant"
         c.optim.eps = 1e-8
-    elif variant in ("cpu", "shipped", "tiny"):
+    elif variant in ("cpu", "shipped", "student", "tiny"):
         m.reduction = 3
         m.embedding_dim = 128
         m.encoder_conv_channels = 128
@@ -74,7 +75,7 @@ def get_config(variant: str = "paper"):
         c.train.log_every = 25
         c.train.eval_batches = 2
         c.data.max_frames = 640
-        if variant == "shipped":
+        if variant in ("shipped", "student"):
             # The recipe of the model shipped in data/ (data/tacotron2_espeak.md): :cpu plus
             # the switches that won experiments/tacotron2_alignment.py, on espeak IPA input
             # so that any English word reaches the model as the phonemes the voice speaks.
@@ -84,6 +85,19 @@ def get_config(variant: str = "paper"):
             c.train.num_steps = 40_000
             c.train.checkpoint_every = 500
             c.train.keep_checkpoints = 100  # the MCD-over-training curve reads them
+        if variant == "student":
+            # Half of every width: the smaller, faster text-to-mel model of sequence-level
+            # distillation (experiments/tacotron2_distill.py), on the teacher's budget terms.
+            m.embedding_dim = 64
+            m.encoder_conv_channels = 64
+            m.encoder_lstm_units = 32
+            m.attention_dim = 32
+            m.location_filters = 8
+            m.prenet_units = (64, 64)
+            m.decoder_lstm_units = 128
+            m.postnet_channels = 64
+            c.train.num_steps = 4000
+            c.train.keep_checkpoints = 3
         if variant == "tiny":
             m.embedding_dim = 16
             m.encoder_conv_channels = 16

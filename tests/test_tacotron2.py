@@ -387,6 +387,16 @@ def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus,
     for i, utt in enumerate(split.ids):
         mel = np.load(gta / f"{utt}.npy")
         assert mel.shape == (len(split.example(i)["audio"]) // 256, 80)
+    # --free-running: the model's own synthesis of each text (distillation targets).
+    free = tmp_path / "free"
+    args = ["gta", "--workdir", str(workdir), "--out", str(free), "--split", "train"]
+    assert main([*args, "--free-running"]) == 0
+    index = json.loads((free / "index.json").read_text())
+    assert index["kind"] == "free-running"
+    results = Synthesizer.from_workdir(workdir)(split.texts)
+    for utt, res in zip(index["utterances"], results, strict=True):
+        np.testing.assert_array_equal(np.load(free / f"{utt['id']}.npy"), res["mel"])
+        assert utt["frames"] == len(res["mel"]) and utt["stopped"] == res["stopped"]
 
     # The vocoder end of the pipeline: HiFi-GAN fine-tuned on these GTA mels, then used by
     # synthesize, vocode and evaluate.

@@ -6,7 +6,7 @@
     tts-jax synthesize --text "..." [--text "..."] --out OUT.wav [--workdir DIR]
     tts-jax export     --workdir DIR --out DIR [--dtype float16]
     tts-jax import     FAMILY --checkpoint FILE [--checkpoint FILE] [--config FILE] --out DIR
-    tts-jax gta        --workdir DIR --out DIR [--split train]
+    tts-jax gta        --workdir DIR --out DIR [--split train] [--free-running]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
     tts-jax evaluate   --workdir W [--vocoder V] [--split S | --sentences F] [--limit N] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
@@ -334,9 +334,9 @@ def cmd_import(args) -> int:
 
 def cmd_gta(args) -> int:
     gta = _entry(args.workdir, "gta", "gta")
-    index = gta(args.workdir, args.out, args.split, args.batch_size)
+    index = gta(args.workdir, args.out, args.split, args.batch_size, args.free_running)
     print(
-        f"gta: {len(index['utterances'])} teacher-forced mels of split {args.split!r} "
+        f"gta: {len(index['utterances'])} {index['kind']} mels of split {args.split!r} "
         f"(model step {index['step']}) written to {args.out}"
     )
     return 0
@@ -604,6 +604,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--split", default="train")
     g.add_argument("--batch-size", type=_positive_int, default=16)
+    g.add_argument(
+        "--free-running",
+        action="store_true",
+        help="the model's own synthesis of each text, as long as it decodes (distillation "
+        "targets), instead of teacher-forced mels",
+    )
     g.set_defaults(out_kind="dir", func=cmd_gta)
 
     v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")

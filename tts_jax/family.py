@@ -87,7 +87,7 @@ class Family:
     # (path, out_dir, dtype) -> model.json's content: a small exported model (tts_jax.exported)
     export: Callable[[Any, Any, str], dict] | None = None
     # (path, out_dir, split, batch_size) -> index: ground-truth-aligned features for a vocoder
-    gta: Callable[[Any, Any, str, int], dict] | None = None
+    gta: Callable[[Any, Any, str, int, bool], dict] | None = None
     # (reference checkpoint files, reference config file or None, out) -> summary: a published
     # PyTorch checkpoint of the paper's reference code as a training workdir (`tts-jax import`)
     import_checkpoint: Callable[[list, Any, Any], dict] | None = None

@@ -106,16 +106,32 @@ def export(path, out_dir, dtype: str = "float16") -> dict:
     )
 
 
-def export_gta(path, out_dir, split_name: str = "train", batch_size: int = 16) -> dict:
+def export_gta(
+    path, out_dir, split_name: str = "train", batch_size: int = 16, free_running: bool = False
+) -> dict:
     """Teacher-forced (ground-truth-aligned) mels of every utterance of a split.
 
     Writes ``OUT/ID.npy`` (float32 [len(audio) // hop, n_mels], exactly the frames of the
     utterance's ground-truth mel) and ``OUT/index.json``. Dropout as at inference: the prenet's
     stays on (as in the paper's GTA setup), everything else is off.
+
+    ``free_running``: the model's own synthesis of each utterance's text instead, as long as it
+    decodes (until its stop token, or ``max_decoder_steps``; ``index.json`` says which): the
+    targets of sequence-level distillation (Kim & Rush 2016).
     """
     synth = Synthesizer.from_workdir(path)  # its decoding loop is not used here
     config, model, variables = synth.config, synth.model, synth.variables
     split = corpus_from_config(config).split(split_name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if free_running:
+        written = []
+        for i, result in enumerate(synth(split.texts, batch_size)):
+            np.save(out_dir / f"{split.ids[i]}.npy", result["mel"].astype(np.float32))
+            written.append(
+                {"id": split.ids[i], "frames": len(result["mel"]), "stopped": result["stopped"]}
+            )
+        return _write_index(out_dir, path, synth.step, split_name, "free-running", written)
     batches = TextMelBatches(
         split,
         batch_size,
@@ -136,8 +152,6 @@ def export_gta(path, out_dir, split_name: str = "train", batch_size: int = 16) -
             rngs={"dropout": rng},
         )["mel_after"]
     )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for i, batch in enumerate(batches.epoch_batches()):
         feed = {k: batch[k] for k in ("ids", "id_lengths", "mels", "mel_lengths")}
@@ -146,12 +160,12 @@ def export_gta(path, out_dir, split_name: str = "train", batch_size: int = 16) -
             row, frames = int(batch["index"][j]), int(batch["mel_lengths"][j])
             np.save(out_dir / f"{split.ids[row]}.npy", mels[j, :frames])
             written.append({"id": split.ids[row], "frames": frames})
-    index = {
-        "workdir": str(path),
-        "step": synth.step,
-        "split": split_name,
-        "utterances": written,
-    }
+    return _write_index(out_dir, path, synth.step, split_name, "teacher-forced", written)
+
+
+def _write_index(out_dir: Path, path, step: int, split_name: str, kind: str, written) -> dict:
+    index = {"workdir": str(path), "step": step, "split": split_name, "kind": kind}
+    index["utterances"] = written
     (out_dir / "index.json").write_text(json.dumps(index, indent=1))
     return index
 
