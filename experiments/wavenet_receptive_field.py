@@ -20,7 +20,7 @@ tts_jax/models/wavenet/ablation.py).
 
 Variants: ``paper`` (ClariNet's teacher widths, 128 channels, and its schedule, batch 8 x 0.5 s:
 for accelerators), ``cpu`` (32 channels, batch 1 x 8,192 samples, 2,000 steps: the four runs in
-about 2.2 h on one CPU core), ``tiny`` (tests).
+about 2-2.2 h on one CPU core, measured), ``tiny`` (tests).
 """
 
 from tts_jax.config import check_variant, load_config
@@ -83,10 +83,11 @@ def get_config(variant: str = "paper"):
     m.front_kernel = 1  # a 1x1 input projection: the receptive field is the paper's
 
     if variant == "cpu":
-        # One core: batch x segment x layers beyond ~250k sample-layers leaves the cache and
-        # a step costs 2-3x more per sample (measured), so one segment per step; 8,192 samples
-        # hold the largest receptive field (6,139). Measured on one core: about 1.1 s a step
-        # for 30 layers, 0.9 s for 24, 0.4 s for 12; 2,000 steps each plus scoring ~2.2 h.
+        # On one core a step of batch x segment x layers beyond ~250k sample-layers costs
+        # 2-3x more per sample (measured: 30 layers, batch 8 x 4,096: 10.8 s; batch 1 x 8,192:
+        # 1.1 s), so one segment a step, long enough to hold the largest receptive field
+        # (6,139). Measured on one core, s/step: 30x3 1.13, 24x4 0.71, 12x2 0.26, 30x30 1.10;
+        # scoring ~2 min a variant: the four runs in about 2-2.2 h.
         c.train.batch_size = 1
         c.train.segment_length = 8192
         c.train.eval_segment_length = 16384

@@ -192,8 +192,9 @@ def _setup(cfg, sweep: dict, base: dict) -> str:
         "utterances (Δ: paired with the first row, utterance by utterance). MR-STFT and MCD: "
         f"one cached autoregressive sample (temperature 1) of the first "
         f"{base['sample_window_s']:.2f} s from the ground-truth mel against the recording; "
-        "± is a 95 % interval over utterances. The paper's MOS are its Table 4 (LJSpeech-like "
-        "US English at 24 kHz, 8 raters a clip); there is no listening test here."
+        "± is a 95 % interval over utterances. The paper's receptive fields and MOS are its "
+        "Table 4 (its own single-speaker US English data at 24 kHz, where 6,139 samples are "
+        "256 ms); there is no listening test here."
     )
 
 
