@@ -1,0 +1,60 @@
+"""ClariNet's text-to-wave model on Tacotron 2 (tts_jax/models/text_to_wave/): Tacotron 2,
+a bridge-net and a Gaussian WaveNet trained end to end from text to waveform.
+
+``paper``: Tacotron 2 and the WaveNet at their papers' sizes (experiments/tacotron2.py:paper,
+experiments/wavenet.py:paper), a 6-block, 128-channel bridge-net, 43-step windows (0.5 s at
+r = 1). ``cpu``: both parts at their ``:cpu`` sizes (Tacotron 2 with r = 3), a narrow bridge,
+5-step windows (3,840 samples), for one or two CPU cores. ``tiny``: tests.
+
+    tts-jax train --config experiments/clarinet_text_to_wave.py:cpu --workdir runs/text_to_wave_cpu
+"""
+
+import importlib.util
+from pathlib import Path
+
+from tts_jax.config import check_variant
+from tts_jax.models.text_to_wave import TextToWaveConfig
+
+# Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
+INTENDED_USE = {
+    "paper": "Tacotron 2 + bridge-net + Gaussian WaveNet at paper sizes, text to wave end to end",
+    "cpu": "the :cpu Tacotron 2 (r = 3) and WaveNet with a narrow bridge-net, for CPU cores",
+    "tiny": "tests",
+}
+
+
+def _experiment(name: str, variant: str):
+    """``get_config(variant)`` of experiments/NAME.py: each part's own recipe, written once."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_text_to_wave_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
+def get_config(variant: str = "paper"):
+    check_variant(variant, INTENDED_USE)
+    # Tacotron 2's recipe (data, Adam with its decay and clipping, batches, bookkeeping) with
+    # the model section holding the bridge-net and both parts' own sections.
+    c = _experiment("tacotron2", variant)
+    m = TextToWaveConfig.section("text_to_wave")
+    m.tacotron2 = c.model
+    m.wavenet = _experiment("wavenet", variant).model
+    c.model = m
+
+    if variant == "paper":
+        c.train.batch_size = 16  # 16 windows of 11,008 samples for the WaveNet (ours)
+    elif variant in ("cpu", "tiny"):
+        m.bridge_channels = 64
+        m.bridge_blocks = 3
+        m.bridge_kernel = 3
+        m.window_steps = 5  # 5 x 3 x 256 = 3,840 samples, about the :cpu WaveNet's segment
+        c.train.checkpoint_every = 100
+        c.train.eval_every = 100
+        if variant == "tiny":
+            m.bridge_channels = 8
+            m.bridge_blocks = 1
+            m.window_steps = 2
+            c.train.checkpoint_every = 5
+            c.train.eval_every = 5
+    return c

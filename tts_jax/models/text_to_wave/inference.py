@@ -1,0 +1,107 @@
+"""A trained text-to-wave model: text -> Tacotron 2 decoder states -> bridge-net -> cached
+autoregressive WaveNet sampling (the wavenet family's :func:`generate`), batched and jitted."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from tts_jax import workdir
+from tts_jax.inference import frame_bucket
+from tts_jax.models import tacotron2 as T2
+from tts_jax.models import wavenet as W
+from tts_jax.models.text_to_wave.model import TextToWave, build_model, part_config
+
+
+class Synthesizer:
+    """Batched text -> waveform with trained variables.
+
+    ``__call__(texts)`` gives per text ``{"audio" [samples], "mel" [frames, M], "alignment"
+    [steps, symbols], "stopped"}``: the synthesizer role's entries (tts_jax/family.py) plus the
+    waveform. Texts are padded as Tacotron 2's :class:`~tts_jax.models.tacotron2.Synthesizer`
+    pads them (and checked by it); the WaveNet samples each batch up to its longest utterance,
+    rounded up to :func:`~tts_jax.inference.frame_bucket` frames (one compilation per bucket).
+    """
+
+    def __init__(self, config, variables, step: int):
+        self.config = config
+        self.step = int(step)
+        self.model = build_model(config)
+        self.variables = variables
+        # Tacotron 2's synthesizer on its part: the text front end and its checks.
+        self._text = T2.Synthesizer(
+            part_config(config, "tacotron2"),
+            {"params": variables["params"]["tacotron2"]},
+            step,
+        )
+        self.max_steps = self._text.max_steps
+        self.shapes: set[tuple[int, int]] = set()
+        self.hop = config.data.hop_length
+        floor = W.WaveNetConfig.from_config(config.model.wavenet).log_scale_min
+        model = self.model
+        self._decode = jax.jit(
+            functools.partial(
+                model.apply, method=TextToWave.synthesis_frames, max_decoder_steps=self.max_steps
+            )
+        )
+
+        @jax.jit
+        def sample(variables, frames, lengths, rng):
+            cond = model.apply(variables, frames, lengths, method=TextToWave.conditioning)
+            params = variables["params"]["wavenet"]
+            return W.generate(model.wavenet, params, cond, rng, log_scale_min=floor)
+
+        self._sample = sample
+
+    @property
+    def text(self):
+        return self._text.text
+
+    @text.setter
+    def text(self, value):  # `synthesize --config.data.text.unknown=drop` sets it
+        self._text.text = value
+
+    @classmethod
+    def from_workdir(cls, path, step: int | None = None) -> Synthesizer:
+        """A training workdir's newest checkpoint (or ``step``)."""
+        return cls(*workdir.load_variables(path, "text_to_wave", step))
+
+    def __call__(self, texts: list[str], batch_size: int = 16, seed: int = 0) -> list[dict]:
+        encoded = [self._text.encode(t) for t in texts]
+        n = -(-max(len(x) for x in encoded) // T2.TEXT_BUCKET) * T2.TEXT_BUCKET
+        r = self.model.tacotron2.cfg.reduction
+        halo = self.model.bridge.halo_frames()
+        results = []
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start : start + batch_size]
+            ids = np.zeros((batch_size, n), np.int32)
+            lengths = np.full((batch_size,), len(chunk[0]), np.int32)
+            for j in range(batch_size):  # filler rows repeat the first text
+                x = chunk[j] if j < len(chunk) else chunk[0]
+                ids[j, : len(x)], lengths[j] = x, len(x)
+            self.shapes.add(ids.shape)
+            decode_rng, sample_rng = jax.random.split(jax.random.PRNGKey(seed + start))
+            out = jax.device_get(
+                self._decode(self.variables, ids, lengths, rngs={"dropout": decode_rng})
+            )
+            frames = out["lengths"][: len(chunk)]
+            # Frames past the longest utterance are zero; the halo keeps its last samples exact.
+            bucket = min(frame_bucket(int(frames.max()) + halo), out["frames"].shape[1])
+            wav = jax.device_get(
+                self._sample(
+                    self.variables, out["frames"][: len(chunk), :bucket], frames, sample_rng
+                )
+            )
+            for j, x in enumerate(chunk):
+                f = int(frames[j])
+                results.append(
+                    {
+                        "audio": np.asarray(wav[j, : f * self.hop], np.float32),
+                        "mel": np.asarray(out["mel_after"][j, :f]),
+                        "alignment": np.asarray(out["alignments"][j, : -(-f // r), : len(x)]),
+                        "stopped": not bool(out["reached_max"][j]),
+                    }
+                )
+        return results
