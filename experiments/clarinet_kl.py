@@ -16,6 +16,7 @@ and the comparison of every objective (x seeds), teacher included, is one comman
 
 from tts_jax.config import base_config, check_variant
 from tts_jax.models.clarinet import ClariNetConfig
+from tts_jax.models.clarinet.sweep import compare_objectives
 
 # The variants compared by the sweep: name -> overrides of model.*.
 VARIANTS = {
@@ -98,6 +99,7 @@ def get_config(variant: str = "paper"):
 def get_sweep(variant: str = "cpu"):
     """What ``tts-jax sweep`` runs: the teacher, then every VARIANTS entry x seeds."""
     return {
+        "runner": compare_objectives,
         "teacher_config": f"experiments/wavenet.py:{variant}",
         "student_config": f"experiments/clarinet_kl.py:{variant}",
         "variants": VARIANTS,

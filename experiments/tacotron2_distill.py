@@ -20,7 +20,8 @@ teacher.path=DIR`` distils another trained Tacotron 2 (a workdir or an export).
 from tts_jax.config import check_variant
 from tts_jax.models.tacotron2.distill import run_distillation
 
-INTENDED_USE = {
+# The sweep's variants and what each is for.
+SWEEPS = {
     "cpu": "the shipped model teaches :student on the embedded corpus, 4,000 steps each",
 }
 
@@ -37,7 +38,7 @@ SPEED_SENTENCES = [
 
 
 def get_sweep(variant: str = "cpu") -> dict:
-    check_variant(variant, INTENDED_USE)
+    check_variant(variant, SWEEPS)
     return {
         "runner": run_distillation,
         "teacher": "data/tacotron2_espeak",

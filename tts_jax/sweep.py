@@ -39,13 +39,13 @@ def load_sweep(spec: str) -> dict:
     return module.get_sweep(variant) if variant else module.get_sweep()
 
 
-def run_sweep(spec: str, workdir, overrides=(), default_runner: Callable | None = None) -> dict:
-    """Runs (or resumes) the sweep ``spec`` in ``workdir`` with the runner its file names
-    (``default_runner`` when it names none); returns the runner's ``{"rows": [...]}``."""
+def run_sweep(spec: str, workdir, overrides=()) -> dict:
+    """``tts-jax sweep``: runs (or resumes) the sweep ``spec`` in ``workdir`` with the runner
+    its file names; returns the runner's ``{"rows": [...]}``."""
     sweep = load_sweep(spec)
-    runner = sweep.get("runner", default_runner)
+    runner = sweep.get("runner")
     if runner is None:
-        raise UserError(f"{spec}: get_sweep names no runner")
+        raise UserError(f"{spec}: get_sweep names no runner (its dict's 'runner')")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     return runner(sweep, spec, workdir, list(overrides))

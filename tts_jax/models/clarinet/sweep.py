@@ -51,12 +51,6 @@ METRICS = (
 )
 
 
-def run_sweep(spec: str, workdir, overrides: list[str] = ()) -> dict:
-    """``tts-jax sweep``: runs (or resumes) the sweep ``spec`` in ``workdir`` with the runner
-    its file names, this comparison when it names none; returns the report rows."""
-    return S.run_sweep(spec, workdir, overrides, default_runner=compare_objectives)
-
-
 def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
     """The teacher, then every variant x seed distilled from it and scored; the report."""
     teacher_dir = workdir / "teacher"

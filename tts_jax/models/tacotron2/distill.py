@@ -68,6 +68,7 @@ def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]
         _check_compatible(tcfg, cfg)
         run_dir = workdir / "runs" / name
         rows.append(S.resumable(run_dir, lambda n=name, c=cfg, d=run_dir: _train(n, c, d, sweep)))
+    (workdir / "teacher").mkdir(parents=True, exist_ok=True)
     teacher_row = S.resumable(
         workdir / "teacher", lambda: {"variant": "teacher", "params": _params(tcfg)}
     )
