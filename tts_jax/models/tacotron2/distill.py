@@ -135,9 +135,11 @@ def _score(path: Path, sweep: dict, out_dir: Path) -> dict:
     pairs, diagnostics, synth = heldout_synthesis(path, "test", sweep["heldout"])
     result = evaluate_pairs(pairs, synth.config.data.sample_rate, out_dir, path.name)
     attention = diagnostics_summary(diagnostics)
+    summary = result["summary"]
     return {
-        "mcd": result["summary"]["mcd"]["mean"],
-        "log_mel_l1": result["summary"]["log_mel_l1"]["mean"],
+        "mcd": summary["mcd_db"]["mean"],
+        "mcd_ci95": summary["mcd_db"]["ci95"],
+        "log_mel_l1": summary["log_mel_l1"]["mean"],
         "stopped_by_token": attention["stopped_by_token"],
         "focus": attention["focus"],
         "heldout": len(pairs),
@@ -178,6 +180,7 @@ def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict) -> Non
     ]
     for r in rows:
         cells = [_cell(r.get(k)) for k, _ in REPORTED]
+        cells[0] += f" ± {r['mcd_ci95']:.2f}" if "mcd_ci95" in r else ""
         lines.append(
             f"| {r['variant']} | {Path(str(r.get('targets', 'recordings'))).name} | "
             f"{r['params']:,} | " + " | ".join(cells) + " |"
