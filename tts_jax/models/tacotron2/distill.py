@@ -172,15 +172,17 @@ def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict) -> Non
         f"Teacher: `{sweep['teacher']}`. Students: `{sweep['student_config']}`, one seed, the "
         "same steps and data order, trained on the targets named in the first column. "
         f"Scored on the first {rows[0].get('heldout', '?')} test utterances against espeak "
-        "(Griffin-Lim vocoder for every row); synthesis speed measured side by side in this "
-        f"run on {len(sweep['speed_sentences'])} sentences, median of {sweep['speed_repeats']}.",
+        "(Griffin-Lim vocoder for every row). Synthesis speed: seconds of mel produced per "
+        "second of wall time, side by side in this run on "
+        f"{len(sweep['speed_sentences'])} sentences, median of {sweep['speed_repeats']} (it "
+        "counts what each model decodes, so it also depends on where each stops).",
         "",
         "| model | targets | parameters | " + " | ".join(label for _, label in REPORTED) + " |",
         "|---|---|---|" + "---|" * len(REPORTED),
     ]
     for r in rows:
         cells = [_cell(r.get(k)) for k, _ in REPORTED]
-        cells[0] += f" ± {r['mcd_ci95']:.2f}" if "mcd_ci95" in r else ""
+        cells[0] += f" ± {r['mcd_ci95']:.2f}" if np.isfinite(r.get("mcd_ci95", np.nan)) else ""
         lines.append(
             f"| {r['variant']} | {Path(str(r.get('targets', 'recordings'))).name} | "
             f"{r['params']:,} | " + " | ".join(cells) + " |"
@@ -191,6 +193,6 @@ def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict) -> Non
 
 
 def _cell(value) -> str:
-    if value is None:
-        return "–"
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"  # nothing to score: every held-out clip failed (e.g. too short)
     return f"{value:.3f}" if isinstance(value, float) else str(value)
