@@ -249,7 +249,9 @@ def test_configs_lists_every_variant_with_its_parameter_count(capsys):
         shown = float(lines[f"experiments/{spec}"].replace(" * ", " ").split()[2])
         assert abs(shown - millions) < 0.011, (spec, shown)  # 2-decimal rounding
     assert lines["experiments/tacotron2.py:paper"].split()[1] == "*"  # the default variant
-    with pytest.raises(Exception, match="expected one of paper, cpu, shipped, student, nvidia, tiny"):
+    with pytest.raises(
+        Exception, match="expected one of paper, cpu, shipped, student, nvidia, tiny"
+    ):
         load_config("experiments/tacotron2.py:huge")
 
 
