@@ -13,9 +13,11 @@ text-to-spectrogram part.
     conditioning, audio -> Gaussian WaveNet   -> mean, log-scale of sample t + 1   [B, T]
 
 Training cuts, per utterance, a window of ``window_steps`` decoder steps (``W * r * hop``
-samples) inside its real length: the bridge-net upsamples only that window (plus the few
-frames its transposed convolutions reach across the window's edges) and the WaveNet is
-teacher-forced on exactly those samples. Every loss is summed with weight one, as in the
+samples) inside its real length: the frame-rate part of the bridge-net runs on the whole
+utterance (it is cheap), only that window is upsampled (plus the few frames its transposed
+convolutions reach across the window's edges), and the WaveNet is teacher-forced on exactly
+those samples. As in the WaveNet's own segment training, it sees silence before each window
+and the window's first sample is not scored. Every loss is summed with weight one, as in the
 paper: Tacotron 2's (mel MSEs, stop token, L2), the WaveNet's Gaussian NLL and the bridge-net's
 log-linear spectrogram loss.
 
@@ -360,11 +362,12 @@ def build_model(config) -> TextToWave:
 def window_nll(outputs, valid, log_scale_min: float):
     """The WaveNet's Gaussian NLL (nats per sample) of every real sample of the windows but
     their first, each from the output at the sample before; ``valid`` ``[B]`` the real rows."""
-    x, mask = outputs["window_audio"], outputs["window_mask"]
-    nll = gaussian_nll(
-        x[:, 1:], outputs["mean"][:, :-1], outputs["log_scale"][:, :-1], log_scale_min
+    # In float32 whatever the compute dtype (bfloat16 log-scales lose too much).
+    x, mean, log_scale, mask = (
+        outputs[k].astype(jnp.float32) for k in ("window_audio", "mean", "log_scale", "window_mask")
     )
-    mask = mask[:, 1:] * valid.astype(nll.dtype)[:, None]
+    nll = gaussian_nll(x[:, 1:], mean[:, :-1], log_scale[:, :-1], log_scale_min)
+    mask = mask[:, 1:] * valid.astype(jnp.float32)[:, None]
     return jnp.sum(nll * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
