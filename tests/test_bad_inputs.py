@@ -166,7 +166,7 @@ CASES = {
         lambda t: ["vocode", "--mel", "m.npy", "--out", "x.wav", "--config.data.n_mels=40"],
         "vocode takes no --config.* overrides",
     ),
-    "sweep --set without a model prefix": (
+    "sweep --set without a prefix": (
         lambda t: [
             "sweep",
             str(REPO / "experiments" / "clarinet_kl.py:tiny"),
@@ -175,7 +175,7 @@ CASES = {
             "--set",
             "nonsense",
         ],
-        "--set 'nonsense': expected teacher.a.b=VALUE or student.a.b=VALUE",
+        "--set 'nonsense': expected PREFIX.a.b=VALUE",
     ),
 }
 
