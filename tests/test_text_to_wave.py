@@ -13,6 +13,7 @@ from tts_jax.config import load_config
 from tts_jax.family import get_family
 from tts_jax.models import text_to_wave as TW
 from tts_jax.models import wavenet as W
+from tts_jax.pretrained import TTS
 
 CONFIG = str(REPO / "experiments" / "clarinet_text_to_wave.py")
 
@@ -213,6 +214,11 @@ def test_synthesizer_turns_text_into_a_waveform(tiny):
         assert res["alignment"].shape[0] == -(-frames // 3) and isinstance(res["stopped"], bool)
         assert np.all(np.abs(res["audio"]) <= 1.0) and np.std(res["audio"]) > 0
     assert synth.shapes == {(2, 32)}
+    # `tts-jax synthesize` (TTS) plays the model's own waveform unless a vocoder is asked for.
+    texts = ["Hello there."]
+    own = TTS(synth).synthesize(texts)[0].audio
+    np.testing.assert_array_equal(own, synth(texts)[0]["audio"])
+    assert not np.allclose(TTS(synth, "griffin-lim").synthesize(texts)[0].audio, own)
 
 
 def test_configs_compose_each_part_from_its_own_recipe():

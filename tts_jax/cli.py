@@ -571,7 +571,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--text", action="append", required=True)
     s.add_argument("--out", required=True)
     s.add_argument(
-        "--vocoder", default="griffin-lim", help="griffin-lim, hifigan:W, clarinet:W or wavenet:W"
+        "--vocoder",
+        default=None,
+        help="griffin-lim, hifigan:W, clarinet:W or wavenet:W (default: the model's own "
+        "waveform for a text-to-wave model, else griffin-lim)",
     )
     s.set_defaults(out_kind="file", func=cmd_synthesize)
 

@@ -74,7 +74,8 @@ class Family:
     # (config) -> {part: number of trained parameters}, from shapes alone (`tts-jax configs`)
     param_count: Callable[[Any], dict[str, int]] | None = None
     # --- after training: path -> a loaded, jitted model in one of four roles ---
-    # texts -> [{"mel", "alignment", "stopped"}]; has .config, .step, .text, .shapes
+    # texts -> [{"mel", "alignment", "stopped"}, plus "audio" when the model makes its own
+    # waveform (text_to_wave)]; has .config, .step, .text, .shapes, .max_steps
     synthesizer: Callable[[Any], Any] | None = None
     # mel [frames, n_mels] -> wav [frames * hop]; has .config, .step, .mel (its MelConfig)
     vocoder: Callable[[Any], Any] | None = None

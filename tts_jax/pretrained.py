@@ -82,19 +82,22 @@ def speech_warnings(text: str, symbols: int, seconds: float, stopped: bool, max_
 
 class TTS:
     """Text -> waveform: a synthesizer (a text-to-mel family's, e.g. Tacotron 2's) and a mel
-    vocoder by name (:func:`tts_jax.vocoders.load_vocoder`)."""
+    vocoder by name (:func:`tts_jax.vocoders.load_vocoder`). ``vocoder=None``: the waveform
+    the model makes itself where it makes one (text_to_wave), else Griffin-Lim."""
 
-    def __init__(self, synthesizer, vocoder: str = "griffin-lim"):
+    def __init__(self, synthesizer, vocoder: str | None = None):
         self.synthesizer = synthesizer
         self.mel_config = audio.MelConfig.from_config(synthesizer.config.data)
-        self.vocoder = load_vocoder(vocoder, self.mel_config)
+        self.own_waveform = vocoder is None
+        self.vocoder = load_vocoder(vocoder or "griffin-lim", self.mel_config)
         self.sample_rate = self.mel_config.sample_rate
 
     def synthesize(self, texts: list[str], seed: int = 0) -> list[Speech]:
         synth = self.synthesizer
         out = []
         for text, res in zip(texts, synth(list(texts), seed=seed), strict=True):
-            wav = np.asarray(self.vocoder(res["mel"]), np.float32)
+            own = self.own_waveform and "audio" in res
+            wav = np.asarray(res["audio"] if own else self.vocoder(res["mel"]), np.float32)
             seconds = len(wav) / self.sample_rate
             symbols = int(res["alignment"].shape[1])
             warnings = speech_warnings(text, symbols, seconds, res["stopped"], synth.max_steps)
@@ -109,7 +112,7 @@ class TTS:
         return self.synthesize([text])[0].audio
 
 
-def load(name_or_dir: str | Path = DEFAULT, vocoder: str = "griffin-lim") -> TTS:
+def load(name_or_dir: str | Path = DEFAULT, vocoder: str | None = None) -> TTS:
     """The shipped model by name (default), or the workdir / exported model of any text-to-mel
     family."""
     path = model_path(name_or_dir)

@@ -4,9 +4,8 @@ text to waveform. ``model`` (:class:`BridgeNet`, :class:`TextToWave`, the losses
 :class:`TextToWaveConfig`), ``train`` (what the shared trainer calls), ``inference`` (text to
 waveform by cached autoregressive sampling: :class:`Synthesizer`).
 
-No after-training role is filled: the synthesizer role returns mels that ``tts-jax
-synthesize`` hands to a mel vocoder, and has no place for the waveform this model makes
-(use :class:`Synthesizer` from Python).
+Its synthesizer role returns the waveform it makes with each mel, and ``tts-jax synthesize``
+plays that waveform unless a mel vocoder is asked for (``--vocoder``).
 """
 
 from tts_jax.family import assemble
@@ -27,4 +26,4 @@ from tts_jax.models.text_to_wave.model import (
     window_starts,
 )
 
-FAMILY = assemble("text_to_wave", train)
+FAMILY = assemble("text_to_wave", train, synthesizer=Synthesizer.from_workdir)
