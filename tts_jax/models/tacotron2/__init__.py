@@ -13,6 +13,7 @@ from tts_jax.models.tacotron2.inference import (
     export,
     export_gta,
     heldout_synthesis,
+    text_batches,
 )
 from tts_jax.models.tacotron2.model import (
     Tacotron2,

@@ -66,17 +66,8 @@ class Synthesizer:
 
     def __call__(self, texts: list[str], batch_size: int = 16, seed: int = 0) -> list[dict]:
         """Per text: mel [frames, M], alignment [steps, symbols], stopped (bool)."""
-        encoded = [self.encode(t) for t in texts]
-        # One padded shape for the whole call: [batch_size, longest text rounded up to 32].
-        n = -(-max(len(x) for x in encoded) // TEXT_BUCKET) * TEXT_BUCKET
         results = []
-        for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start : start + batch_size]
-            ids = np.zeros((batch_size, n), np.int32)
-            lengths = np.full((batch_size,), len(chunk[0]), np.int32)
-            for j in range(batch_size):  # filler rows repeat the first text
-                x = chunk[j] if j < len(chunk) else chunk[0]
-                ids[j, : len(x)], lengths[j] = x, len(x)
+        for start, chunk, ids, lengths in text_batches([self.encode(t) for t in texts], batch_size):
             self.shapes.add(ids.shape)
             out = jax.device_get(
                 self._infer(
@@ -94,6 +85,21 @@ class Synthesizer:
                     }
                 )
         return results
+
+
+def text_batches(encoded: list[np.ndarray], batch_size: int):
+    """One call's encoded texts as padded batches ``(start, chunk, ids [batch_size, n],
+    lengths [batch_size])``: one shape for the whole call, ``n`` the longest text rounded up to
+    :data:`TEXT_BUCKET`; filler rows repeat the chunk's first text."""
+    n = -(-max(len(x) for x in encoded) // TEXT_BUCKET) * TEXT_BUCKET
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start : start + batch_size]
+        ids = np.zeros((batch_size, n), np.int32)
+        lengths = np.full((batch_size,), len(chunk[0]), np.int32)
+        for j in range(batch_size):
+            x = chunk[j] if j < len(chunk) else chunk[0]
+            ids[j, : len(x)], lengths[j] = x, len(x)
+        yield start, chunk, ids, lengths
 
 
 def export(path, out_dir, dtype: str = "float16") -> dict:

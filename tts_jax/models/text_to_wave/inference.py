@@ -70,17 +70,10 @@ class Synthesizer:
 
     def __call__(self, texts: list[str], batch_size: int = 16, seed: int = 0) -> list[dict]:
         encoded = [self._text.encode(t) for t in texts]
-        n = -(-max(len(x) for x in encoded) // T2.TEXT_BUCKET) * T2.TEXT_BUCKET
         r = self.model.tacotron2.cfg.reduction
         halo = self.model.bridge.halo_frames()
         results = []
-        for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start : start + batch_size]
-            ids = np.zeros((batch_size, n), np.int32)
-            lengths = np.full((batch_size,), len(chunk[0]), np.int32)
-            for j in range(batch_size):  # filler rows repeat the first text
-                x = chunk[j] if j < len(chunk) else chunk[0]
-                ids[j, : len(x)], lengths[j] = x, len(x)
+        for start, chunk, ids, lengths in T2.text_batches(encoded, batch_size):
             self.shapes.add(ids.shape)
             decode_rng, sample_rng = jax.random.split(jax.random.PRNGKey(seed + start))
             out = jax.device_get(
