@@ -26,6 +26,13 @@ VARIABLES = "variables.msgpack"
 DTYPES = ("float32", "float16")
 
 
+def same_shapes(got, want) -> bool:
+    """Whether two trees hold arrays of the same names and shapes (``want`` may hold
+    ``jax.ShapeDtypeStruct`` leaves); values and dtypes aside."""
+    shapes = lambda t: jax.tree.map(lambda x: tuple(np.shape(x)), t)  # noqa: E731
+    return shapes(got) == shapes(want)
+
+
 def is_exported(path) -> bool:
     return (Path(path) / VARIABLES).is_file() and (Path(path) / "model.json").is_file()
 
@@ -83,9 +90,7 @@ def read(path, target_fn) -> tuple[ConfigDict, dict, dict]:
     config = ConfigDict(json.loads((path / "config.json").read_text()))
     variables = serialization.msgpack_restore(blob)
     expected = target_fn(config)
-    got_shapes = jax.tree.map(np.shape, variables)
-    want_shapes = jax.tree.map(lambda x: tuple(x.shape), expected)
-    if got_shapes != want_shapes:
+    if not same_shapes(variables, expected):
         raise UserError(
             f"{path / VARIABLES} does not hold the model its config.json describes "
             "(parameter names or shapes differ)"

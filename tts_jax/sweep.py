@@ -62,6 +62,7 @@ def resumable(run_dir: Path, run: Callable[[], dict]) -> dict:
     done = run_dir / "done.json"
     if not done.is_file():
         row = run()
+        run_dir.mkdir(parents=True, exist_ok=True)  # a row that trains nothing has no folder yet
         done.write_text(json.dumps(row, indent=1))
     return json.loads(done.read_text())
 

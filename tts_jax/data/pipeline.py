@@ -309,11 +309,16 @@ class TextMelBatches(_Batches):
         hop = self.split.mel.hop_length
         if self.audio:
             out["audio"] = np.zeros((b, n_frames * hop), np.float32)
+        # The recording is read only when its mel or waveform is used.
+        read = self.mel_dir is None or self.audio or self.linear
         for j, row in enumerate(local):
             row = fill if row < 0 else row  # filler rows repeat a real one (valid=False)
             ids = self.ids[row]
-            example = self.split.example(row)
-            mel = example["mel"] if self.mel_dir is None else self._external_mel(row)
+            example = self.split.example(row) if read else None
+            if self.mel_dir is None:
+                mel = example["mel"]
+            else:
+                mel = _external_mel(self.mel_dir, self.split, row, self.num_frames[row], _PLANNED)
             if self.audio:
                 wav = example["audio"][: n_frames * hop]
                 out["audio"][j, : len(wav)] = wav
@@ -332,15 +337,20 @@ class TextMelBatches(_Batches):
                 out["linears"][j, : len(lin)] = lin
         return out
 
-    def _external_mel(self, row: int) -> np.ndarray:
-        path = self.mel_dir / f"{self.split.ids[row]}.npy"
-        mel = np.load(path)
-        if mel.shape != (self.num_frames[row], self.split.mel.n_mels):
-            raise UserError(
-                f"{path} holds shape {mel.shape}; expected (frames, {self.split.mel.n_mels}) "
-                "as when the batches were planned"
-            )
-        return mel.astype(np.float32)
+
+_PLANNED = "(as when the batches were planned)"
+
+
+def _external_mel(mel_dir: Path, split: Split, row: int, frames: int, because: str) -> np.ndarray:
+    """``mel_dir/ID.npy`` of utterance ``row``, refused unless it is ``[frames, n_mels]``
+    (``because`` ends the message: where ``frames`` comes from)."""
+    path = mel_dir / f"{split.ids[row]}.npy"
+    mel = np.load(path)
+    if mel.shape != (frames, split.mel.n_mels):
+        raise UserError(
+            f"{path} holds shape {mel.shape}; expected ({frames}, {split.mel.n_mels}) " + because
+        )
+    return mel.astype(np.float32)
 
 
 def _checked_mel_dir(mel_dir, split: Split) -> Path | None:
@@ -412,7 +422,13 @@ class AudioSegments(_Batches):
             row = fill if row < 0 else row
             ex = self.split.example(row)
             if self.mel_dir is not None:
-                ex["mel"] = self._external_mel(row, len(ex["mel"]))
+                ex["mel"] = _external_mel(
+                    self.mel_dir,
+                    self.split,
+                    row,
+                    len(ex["mel"]),
+                    "(the utterance's ground-truth frames)",
+                )
             frames = len(ex["mel"])
             start = int(u[lo + j] * (max(0, frames - seg_frames) + 1)) if self.shuffle else 0
             mel = ex["mel"][start : start + seg_frames]
@@ -420,13 +436,3 @@ class AudioSegments(_Batches):
             out["mels"][j, : len(mel)] = mel
             out["audio"][j, : len(wav)] = wav
         return out
-
-    def _external_mel(self, row: int, frames: int) -> np.ndarray:
-        path = self.mel_dir / f"{self.split.ids[row]}.npy"
-        mel = np.load(path)
-        if mel.shape != (frames, self.split.mel.n_mels):
-            raise UserError(
-                f"{path} holds shape {mel.shape}; expected ({frames}, {self.split.mel.n_mels}) "
-                "(the utterance's ground-truth frames)"
-            )
-        return mel.astype(np.float32)

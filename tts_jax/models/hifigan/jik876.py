@@ -32,6 +32,7 @@ import numpy as np
 from tts_jax import torch_checkpoint, workdir
 from tts_jax.config import frozen, load_config
 from tts_jax.errors import UserError
+from tts_jax.exported import same_shapes
 from tts_jax.models.hifigan.model import MSD_LAYERS, HiFiGANConfig
 from tts_jax.models.hifigan.train import (
     example_batch,
@@ -266,8 +267,7 @@ def import_checkpoint(checkpoints: list, reference_config, out) -> dict:
 
 
 def _check_shapes(what: str, got, want) -> None:
-    shapes = lambda t: jax.tree.map(np.shape, t)  # noqa: E731
-    if jax.tree.structure(got) != jax.tree.structure(want) or shapes(got) != shapes(want):
+    if jax.tree.structure(got) != jax.tree.structure(want) or not same_shapes(got, want):
         raise UserError(
             f"the {what} checkpoint does not match its config (parameter names or shapes differ): "
             "give the config_vN.json it was trained with"

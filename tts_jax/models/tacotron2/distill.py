@@ -62,21 +62,24 @@ def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]
         for kind in STUDENTS.values()
         if kind
     }
-    rows = []
+    scored = lambda name, path: _score(path, sweep, workdir / "eval" / name)  # noqa: E731
+    paths = [teacher]
+    rows = [
+        S.resumable(
+            workdir / "teacher",
+            lambda: {"variant": "teacher", "params": _params(tcfg), **scored("teacher", teacher)},
+        )
+    ]
     for name, kind in STUDENTS.items():
         cfg = student_config(sweep, overrides, targets.get(kind))
         _check_compatible(tcfg, cfg)
         run_dir = workdir / "runs" / name
-        rows.append(S.resumable(run_dir, lambda n=name, c=cfg, d=run_dir: _train(n, c, d, sweep)))
-    (workdir / "teacher").mkdir(parents=True, exist_ok=True)
-    teacher_row = S.resumable(
-        workdir / "teacher", lambda: {"variant": "teacher", "params": _params(tcfg)}
-    )
-    rows = [teacher_row, *rows]
-    paths = [teacher] + [workdir / "runs" / name for name in STUDENTS]
-    for row, path in zip(rows, paths, strict=True):
-        if "mcd" not in row:
-            row.update(_score(path, sweep, workdir / "eval" / row["variant"]))
+        paths.append(run_dir)
+        rows.append(
+            S.resumable(
+                run_dir, lambda n=name, c=cfg, d=run_dir: {**_train(n, c, d), **scored(n, d)}
+            )
+        )
     speeds = synthesis_speed(paths, sweep["speed_sentences"], sweep["speed_repeats"])
     for row, speed in zip(rows, speeds, strict=True):
         row["synthesis_x_real_time"] = speed
@@ -96,12 +99,11 @@ def student_config(sweep: dict, overrides: list[str], mel_dir: str | None):
 
 def _check_compatible(tcfg, cfg) -> None:
     """A student learns the teacher's mels only if both read the same text and mels."""
-    for section in ("text",):
-        if dict(tcfg.data[section]) != dict(cfg.data[section]):
-            raise UserError(
-                f"the student's data.{section} {dict(cfg.data[section])} differs from the "
-                f"teacher's {dict(tcfg.data[section])}"
-            )
+    if dict(tcfg.data.text) != dict(cfg.data.text):
+        raise UserError(
+            f"the student's data.text {dict(cfg.data.text)} differs from the teacher's "
+            f"{dict(tcfg.data.text)}"
+        )
     if MelConfig.from_config(tcfg.data) != MelConfig.from_config(cfg.data):
         raise UserError("the student's mel front end (data.*) differs from the teacher's")
     if tcfg.data.path != cfg.data.path:
@@ -122,7 +124,7 @@ def _params(cfg) -> int:
     return param_count(cfg)["model"]
 
 
-def _train(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
+def _train(name: str, cfg, run_dir: Path) -> dict:
     train_and_evaluate(cfg, run_dir)
     row = {"variant": name, "targets": cfg.data.mel_dir or "recordings", "params": _params(cfg)}
     row.update(S.training_summary(run_dir, "after", "mel_after"))  # eval on the recordings

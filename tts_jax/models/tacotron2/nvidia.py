@@ -16,7 +16,10 @@ import numpy as np
 from tts_jax import torch_checkpoint, workdir
 from tts_jax.config import load_config
 from tts_jax.errors import UserError
+from tts_jax.exported import same_shapes
 from tts_jax.models.tacotron2.train import example_batch, init_state
+from tts_jax.train.optim import make_optimizer
+from tts_jax.train.state import TrainState
 
 GATES = ("i", "f", "g", "o")  # torch's order of the four LSTM gates
 
@@ -180,21 +183,16 @@ def import_checkpoint(checkpoints: list, reference_config, out) -> dict:
     batch = example_batch(config)
     want = jax.eval_shape(lambda: init_state(config, rng, batch))
     v = variables(sd)
-    shapes = lambda t: jax.tree.map(np.shape, t)  # noqa: E731
-    if shapes(v["params"]) != shapes(want.params) or shapes(v["batch_stats"]) != shapes(
-        want.model_state["batch_stats"]
-    ):
+    if not same_shapes(v, {"params": want.params, **want.model_state}):
         raise UserError(
             f"{checkpoints[0]}: its tensors do not form NVIDIA/tacotron2's model (names or shapes "
             "differ from experiments/tacotron2.py:nvidia at the checkpoint's sizes)"
         )
     step = int(loaded.get("iteration", 0) or 0)
-    state = init_state(config, rng, batch).replace(
-        params=jax.tree.map(np.asarray, v["params"]),
-        model_state={"batch_stats": v["batch_stats"]},
-        step=np.int32(step),
-    )
-    state = state.replace(opt_state=state.tx.init(state.params))
+    tx, _ = make_optimizer(config.optim)
+    state = TrainState.create(
+        v["params"], tx, rng, model_state={"batch_stats": v["batch_stats"]}
+    ).replace(step=np.int32(step))
     workdir.write(out, config, state, step)
     return {
         "step": step,

@@ -34,13 +34,18 @@ def make_data(config, process_index, process_count):
     )
 
 
-def apply_model(model, variables, batch, *, train, rng=None, mutable=False):
-    rngs = None
+def pass_rngs(rng, prenet_dropout: float):
+    """The random streams of a pass: a training step's (``rng`` split into dropout and
+    zoneout), or an evaluation's (``rng`` None), where only the prenet's always-on dropout
+    draws, from a fixed key."""
     if rng is not None:
         d, z = jax.random.split(rng)
-        rngs = {"dropout": d, "zoneout": z}
-    elif model.cfg.prenet_dropout > 0:
-        rngs = {"dropout": jax.random.PRNGKey(0)}  # the prenet's dropout is always on
+        return {"dropout": d, "zoneout": z}
+    return {"dropout": jax.random.PRNGKey(0)} if prenet_dropout > 0 else None
+
+
+def apply_model(model, variables, batch, *, train, rng=None, mutable=False):
+    rngs = pass_rngs(rng, model.cfg.prenet_dropout)
     return model.apply(
         variables,
         batch["ids"],

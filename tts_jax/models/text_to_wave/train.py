@@ -56,11 +56,7 @@ def example_batch(config, batch_size: int = 1) -> dict:
 def apply_model(model, variables, batch, starts, *, train, rng=None, mutable=False):
     """The training pass; ``rng`` None: evaluation (only the prenet's dropout, always on,
     draws, from a fixed key)."""
-    if rng is None:
-        rngs = {"dropout": jax.random.PRNGKey(0)}
-    else:
-        d, z = jax.random.split(rng)
-        rngs = {"dropout": d, "zoneout": z}
+    rngs = T2.train.pass_rngs(rng, model.tacotron2.cfg.prenet_dropout)
     return model.apply(
         variables,
         batch["ids"],
