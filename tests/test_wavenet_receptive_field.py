@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import types
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import REPO
 from tts_jax import sweep as S
+from tts_jax.config import load_config
 from tts_jax.errors import UserError
 from tts_jax.models.wavenet import WaveNet, WaveNetConfig, dilations, receptive_field
 from tts_jax.models.wavenet.ablation import run_ablation, variant_config
@@ -150,3 +152,20 @@ def test_sweep_command_runs_the_runner_a_sweep_file_names(tmp_path, capsys):
     assert main([*args, "--set", "teacher.x=1"]) == 0
     out = capsys.readouterr().out
     assert f"b {sweep_file}:b ['teacher.x=1']" in out and "sweep: 2 runs" in out
+
+
+def test_a_run_stopped_early_is_not_recorded_as_done(tmp_path, monkeypatch):
+    """A preempted run (SIGTERM, max_minutes) returns from the trainer before num_steps:
+    the sweep must raise rather than write done.json, so that the next sweep resumes it."""
+    config = load_config(f"{SPEC}:tiny")
+    reached = {"step": 3}
+    monkeypatch.setattr(
+        S, "train_and_evaluate", lambda cfg, d: types.SimpleNamespace(step=reached["step"])
+    )
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match=f"stopped at step 3 of {config.train.num_steps}"):
+        S.resumable(run_dir, lambda: {"steps": int(S.train_to_end(config, run_dir).step)})
+    assert not (run_dir / "done.json").exists()
+    reached["step"] = config.train.num_steps
+    row = S.resumable(run_dir, lambda: {"steps": int(S.train_to_end(config, run_dir).step)})
+    assert row == {"steps": config.train.num_steps} and (run_dir / "done.json").is_file()

@@ -23,6 +23,7 @@ from tts_jax.config import resolve_config_path
 from tts_jax.data.inputs import corpus_from_config
 from tts_jax.errors import UserError
 from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
+from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics
 
 
@@ -54,6 +55,19 @@ def run_sweep(spec: str, workdir, overrides=()) -> dict:
 def only(overrides, prefix: str) -> list[str]:
     """``PREFIX.x.y=v`` -> ``--config.x.y=v`` for the config that prefix names."""
     return [f"--config.{o[len(prefix) :]}" for o in overrides if o.startswith(prefix)]
+
+
+def train_to_end(config, run_dir: Path):
+    """Trains (or resumes) ``config`` in ``run_dir``; returns the state only when it reached
+    ``train.num_steps``. A run stopped earlier (SIGTERM, ``train.max_minutes``) raises, so that
+    :func:`resumable` does not record it as done and the next sweep resumes it."""
+    state = train_and_evaluate(config, run_dir)
+    if int(state.step) < config.train.num_steps:
+        raise UserError(
+            f"{run_dir} stopped at step {int(state.step)} of {config.train.num_steps}; run the "
+            "sweep again to resume it"
+        )
+    return state
 
 
 def resumable(run_dir: Path, run: Callable[[], dict]) -> dict:

@@ -37,7 +37,6 @@ from tts_jax.eval.metrics import MetricError, mr_stft
 from tts_jax.models import wavenet as W
 from tts_jax.models.clarinet.train import build_student, teacher_config
 from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
-from tts_jax.train.loop import train_and_evaluate
 from tts_jax.workdir import restore
 
 METRICS = (
@@ -55,7 +54,7 @@ def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[st
     """The teacher, then every variant x seed distilled from it and scored; the report."""
     teacher_dir = workdir / "teacher"
     teacher_cfg = load_config(sweep["teacher_config"], S.only(overrides, "teacher."))
-    train_and_evaluate(teacher_cfg, teacher_dir)
+    S.train_to_end(teacher_cfg, teacher_dir)
     reference = workdir / "teacher_heldout.json"
     if not reference.is_file():
         reference.write_text(json.dumps(_teacher_heldout(teacher_dir, teacher_cfg, sweep)))
@@ -76,7 +75,7 @@ def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[st
 
 def _distil(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
     t0 = time.time()
-    train_and_evaluate(cfg, run_dir)
+    S.train_to_end(cfg, run_dir)
     row = {"variant": name, "seed": cfg.seed, "minutes": (time.time() - t0) / 60}
     row.update(S.training_summary(run_dir, "kl_reverse", "kl"))
     row.update(_heldout(run_dir, cfg, sweep["heldout"]))

@@ -31,7 +31,6 @@ from tts_jax.eval.attention import diagnostics_summary
 from tts_jax.eval.evaluate import evaluate_pairs
 from tts_jax.models.tacotron2.inference import Synthesizer, export_gta, heldout_synthesis
 from tts_jax.models.tacotron2.train import param_count
-from tts_jax.train.loop import train_and_evaluate
 from tts_jax.workdir import read_config
 
 # Student name -> the teacher mels it is trained on (None: the recordings' mels).
@@ -125,7 +124,7 @@ def _params(cfg) -> int:
 
 
 def _train(name: str, cfg, run_dir: Path) -> dict:
-    train_and_evaluate(cfg, run_dir)
+    S.train_to_end(cfg, run_dir)
     row = {"variant": name, "targets": cfg.data.mel_dir or "recordings", "params": _params(cfg)}
     row.update(S.training_summary(run_dir, "after", "mel_after"))  # eval on the recordings
     return row

@@ -34,7 +34,6 @@ from tts_jax.eval.metrics import MetricError, mcd_and_f0, mr_stft, summarize
 from tts_jax.models.wavenet.inference import Vocoder, recording_nll
 from tts_jax.models.wavenet.model import WaveNetConfig, receptive_field, receptive_field_ms
 from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
-from tts_jax.train.loop import train_and_evaluate
 from tts_jax.workdir import restore
 
 PREFIX = "teacher."  # `--set teacher.a.b=v`: every run here is a Gaussian WaveNet (teacher)
@@ -84,7 +83,7 @@ def variant_config(sweep: dict, name: str, overrides=()):
 
 
 def _train_and_score(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
-    train_and_evaluate(cfg, run_dir)
+    S.train_to_end(cfg, run_dir)
     m = WaveNetConfig.from_config(cfg.model)
     paper_rf, paper_mos = sweep["paper"].get(name, (None, None))
     row = {
