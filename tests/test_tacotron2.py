@@ -118,6 +118,45 @@ def test_teacher_forced_scan_equals_free_running_loop():
         np.testing.assert_allclose(tf["decoder_states"], free["decoder_states"], atol=1e-5)
 
 
+@pytest.mark.parametrize("architecture", ["rayhane", "nvidia"])
+def test_deferred_lstm_kernel_gradients_equal_autodiffs(architecture):
+    """The teacher-forced scan's custom backward pass (decoder LSTM kernel gradients formed
+    after the scan) gives the loss and every gradient of the plain scan's autodiff, with
+    zoneout (rayhane) or dropout (nvidia) drawing the same masks."""
+    import dataclasses
+
+    overrides = {"model.architecture": architecture}
+    if architecture == "nvidia":
+        overrides.update({"model.zoneout": 0.0, "model.reduction": 1})
+    cfg = config(**overrides)
+    batch = random_batch()
+    state = init(cfg, batch)
+    model = T.build_model(cfg)
+
+    def loss(params, m):
+        out, _ = T.train.apply_model(
+            m,
+            {"params": params, **state.model_state},
+            batch,
+            train=True,
+            rng=jax.random.PRNGKey(3),
+            mutable=["batch_stats"],
+        )
+        return T.model.losses(out, dict(batch, step=0), params, m.cfg, 22050, 0)[0]
+
+    plain = dataclasses.replace(model, defer_lstm_kernel_grads=False)
+    l1, g1 = jax.value_and_grad(loss)(state.params, model)
+    l2, g2 = jax.value_and_grad(loss)(state.params, plain)
+    assert float(l1) == pytest.approx(float(l2), rel=1e-6)
+    lstm = g1["decoder_step"]["lstm_0"]["lstm"]["ii"]["kernel"]
+    assert float(jnp.abs(lstm).max()) > 1e-4  # the deferred gradient is really there
+    for (path, a), b in zip(
+        jax.tree_util.tree_flatten_with_path(g1)[0], jax.tree.leaves(g2), strict=True
+    ):
+        scale = float(jnp.abs(b).max())
+        np.testing.assert_allclose(a, b, atol=1e-5 * scale + 1e-7, err_msg=str(path))
+
+
 def test_padding_changes_neither_loss_nor_gradients():
     cfg = config()
     batch = random_batch()

@@ -62,6 +62,35 @@ def timed(fn: Callable, *args, repeats: int = 5) -> dict:
     }
 
 
+def timed_side_by_side(fns: dict[str, Callable], repeats: int = 3) -> dict[str, dict]:
+    """:func:`timed` for several variants of one computation, measured in one run: each is
+    compiled first, then the variants are called in turn, ``repeats`` rounds, so that a
+    machine slowing down or speeding up touches all of them alike. Each result also holds
+    ``vs_first``: the first variant's median over this one's (above 1: this one is slower)."""
+    compile_s = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        compile_s[name] = time.perf_counter() - t0
+    times = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t0)
+    first = float(np.median(next(iter(times.values()))))
+    return {
+        name: {
+            "compile_s": compile_s[name],
+            "median_s": float(np.median(t)),
+            "min_s": float(np.min(t)),
+            "repeats": len(t),
+            "vs_first": float(np.median(t)) / first,
+        }
+        for name, t in times.items()
+    }
+
+
 def _stamp(m: dict) -> dict:
     dev = jax.devices()[0]
     return {

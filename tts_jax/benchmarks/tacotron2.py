@@ -1,20 +1,23 @@
 """Tacotron 2 speed: compile time, training steps/s, inference decoder steps/s.
 
 Training: batch of ``batch`` texts of 95 symbols with 400-frame targets (the shape of the
-PyTorch reference measurement). Inference: the free-running loop with the stop threshold
-out of reach, so exactly ``steps`` decoder steps run; batch 1 and 16.
+PyTorch reference measurement), with and without the deferred LSTM kernel gradients of
+``Tacotron2._scan_steps``, measured side by side. Inference: the free-running loop with the
+stop threshold out of reach, so exactly ``steps`` decoder steps run; batch 1 and 16.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import numpy as np
 
-from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed, timed_side_by_side
 from tts_jax.config import load_config
 from tts_jax.models import tacotron2 as T
+from tts_jax.models.tacotron2.train import train_step
 
 
 def _batch(b: int, n: int, t: int, n_mels: int = 80):
@@ -42,20 +45,31 @@ def tacotron2(config_spec=None, quick=False):
     batch = _batch(train_batch, text, frames)
     state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
     params = count_params(state.params)
-    step = jax.jit(T.FAMILY.train_step(config))
-    res = timed(step, state, batch, repeats=1 if quick else 3)
-    yield {
-        "measure": "train_step",
-        "config": spec,
-        "batch": train_batch,
-        "text": text,
-        "frames": frames,
-        "params": params,
-        "steps_per_s": 1 / res["median_s"],
-        **res,
-    }
-
+    # The ablation: the decoder LSTMs' kernel gradients deferred to one matmul after the scan
+    # (the default) or accumulated at every step (autodiff's own), timed in turn.
     model = T.build_model(config)
+    variants = {"deferred": model}
+    if not quick:
+        variants["per_step"] = dataclasses.replace(model, defer_lstm_kernel_grads=False)
+    steps = {k: jax.jit(train_step(config, m)) for k, m in variants.items()}
+    results = timed_side_by_side(
+        {k: functools.partial(fn, state, batch) for k, fn in steps.items()},
+        repeats=1 if quick else 3,
+    )
+    for name, res in results.items():
+        yield {
+            "measure": "train_step",
+            "config": spec,
+            "lstm_kernel_grads": name,
+            "batch": train_batch,
+            "text": text,
+            "frames": frames,
+            "params": params,
+            "steps_per_s": 1 / res["median_s"],
+            **res,
+        }
+    del steps
+
     variables = {"params": state.params, **state.model_state}
     steps = 10 if quick else 200
     infer = jax.jit(

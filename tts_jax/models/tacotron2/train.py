@@ -76,8 +76,10 @@ def init_state(config, rng, batch):
     return TrainState.create(params, tx, rng, model_state={"batch_stats": variables["batch_stats"]})
 
 
-def train_step(config):
-    model = build_model(config)
+def train_step(config, model: Tacotron2 | None = None):
+    """The jittable train step; ``model`` (default ``build_model(config)``) lets a benchmark
+    time a variant of the same config."""
+    model = model or build_model(config)
     _, schedule = make_optimizer(config.optim)
 
     def loss_fn(params, model_state, batch, rng):
