@@ -22,7 +22,7 @@ from tts_jax.models.tacotron2.distill import run_distillation
 
 # The sweep's variants and what each is for.
 SWEEPS = {
-    "cpu": "the shipped model teaches :student on the embedded corpus, 4,000 steps each",
+    "cpu": "the shipped model teaches :student on the embedded corpus, 1,500 steps each",
 }
 
 SPEED_SENTENCES = [
@@ -47,7 +47,7 @@ def get_sweep(variant: str = "cpu") -> dict:
         "speed_sentences": SPEED_SENTENCES,
         "speed_repeats": 5,
         "budget_note": (
-            "**What this budget can and cannot show.** One seed per target, 4,000 steps of "
+            "**What this budget can and cannot show.** One seed per target, 1,500 steps of "
             "batch 16 each on the 2,000-utterance espeak corpus: enough for the half-width "
             "student to align and to be compared at equal budget, not to converge. Espeak is "
             "deterministic and noise-free, so the recordings are already an easy target; the "

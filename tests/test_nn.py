@@ -39,14 +39,22 @@ def test_transposed_conv_polyphase_and_dilated_equal_the_definition(k, u, p):
 
 
 @pytest.mark.parametrize(
-    "c_in, c_out, k, stride, groups, dilation",
-    [(8, 16, 41, 4, 4, 1), (4, 8, 15, 2, 1, 1), (32, 64, 5, 3, 1, 1), (8, 8, 3, 1, 2, 3)],
+    "c_in, c_out, k, stride, groups, dilation, length",
+    [
+        (8, 16, 41, 4, 4, 1, 101),
+        (4, 8, 15, 2, 1, 1, 101),
+        (32, 64, 5, 3, 1, 1, 101),
+        (8, 8, 3, 1, 2, 3, 101),
+        (16, 8, 5, 1, 1, 1, 3),  # shorter than the kernel: the taps form
+        (16, 8, 5, 3, 1, 1, 4),
+        (8, 8, 3, 1, 2, 3, 5),
+    ],
 )
 def test_conv1d_split_and_space_to_depth_equal_xla_grouped_conv(
-    c_in, c_out, k, stride, groups, dilation
+    c_in, c_out, k, stride, groups, dilation, length
 ):
     rng = np.random.default_rng(c_in + k)
-    x = jnp.asarray(rng.normal(size=(2, 101, c_in)).astype(np.float32))
+    x = jnp.asarray(rng.normal(size=(2, length, c_in)).astype(np.float32))
     w = jnp.asarray(rng.normal(size=(k, c_in // groups, c_out)).astype(np.float32))
     pad = (k - 1) // 2 * dilation
 

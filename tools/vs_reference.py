@@ -40,7 +40,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("tacotron2-train", "hifigan-v1", "hifigan-v2", "hifigan-v3")
+CASES = (
+    "tacotron2-train",
+    "hifigan-v1",
+    "hifigan-v2",
+    "hifigan-v3",
+    "hifigan-v1-train",
+    "clarinet-student",
+)
 BEGIN, END = "<!-- BEGIN report:vs_reference -->", "<!-- END report:vs_reference -->"
 
 
@@ -52,7 +59,36 @@ def sizes(case: str, quick: bool) -> dict:
             if quick
             else {"batch": 8, "text": 95, "frames": 400}
         )
+    if case == "hifigan-v1-train":  # jik876's segment, a quarter of its batch of 16
+        return {"batch": 1 if quick else 4, "segment": 2048 if quick else 8192}
+    if case == "clarinet-student":
+        return {"frames": 16 if quick else 86}  # 1 s: the student is ~3x slower than real time
     return {"frames": 86 if quick else 861}  # 1 s or 10 s at hop 256
+
+
+def flops(fn, *args) -> float:
+    """XLA's count of the floating-point operations of one call of jitted ``fn`` (0 when the
+    backend gives none)."""
+    cost = fn.lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float((cost or {}).get("flops", 0.0))
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The rate of XLA's own n x n x n float32 matmul here, best of ``repeats``: the ceiling a
+    model's rate is shown against (what `tts-jax bench gemm` measures)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+    mm = jax.jit(jnp.matmul)
+    jax.block_until_ready(mm(a, a))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(mm(a, a))
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best / 1e9
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,8 +126,41 @@ def ours(case: str, quick: bool):
             holder["state"], metrics = step(holder["state"], batch)
             jax.block_until_ready(metrics)
 
-        return call
+        # No FLOP count: XLA's cost analysis counts a while loop's body once.
+        return call, 0.0
     from tts_jax.models import hifigan as H
+
+    if case == "hifigan-v1-train":
+        config = load_config(str(ROOT / "experiments" / "hifigan.py:v1"))
+        config.optim.decay_steps = 1000  # no corpus needed for the schedule
+        b, seg, hop = s["batch"], s["segment"], config.data.hop_length
+        batch = {
+            "audio": rng.uniform(-0.5, 0.5, (b, seg)).astype(np.float32),
+            "mels": rng.normal(-5, 2, (b, seg // hop, 80)).astype(np.float32),
+        }
+        holder = {"state": H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)}
+        step = jax.jit(H.FAMILY.train_step(config))
+        count = flops(step, holder["state"], batch)
+
+        def call():
+            holder["state"], metrics = step(holder["state"], batch)
+            jax.block_until_ready(metrics)
+
+        return call, count
+    if case == "clarinet-student":
+        from tts_jax.models import clarinet as CL
+
+        teacher = load_config(str(ROOT / "experiments" / "wavenet.py:paper"))
+        hop = teacher.data.hop_length
+        # ksw0306/ClariNet's student: 6 flows x 10 layers, 64 residual / 128 gate / 64 skip
+        # channels, filter 3, front kernel 32; the conditioner upsamples by the teacher's
+        # strides (16 x 16), as its synthesis runs the teacher's upsampler first.
+        student = CL.Student(6, 10, 64, 128, 64, 3, 32, tuple(teacher.model.upsample_strides))
+        mel = rng.normal(-5, 2, (1, s["frames"], 80)).astype(np.float32)
+        z = rng.normal(size=(1, s["frames"] * hop)).astype(np.float32)
+        params = student.init(jax.random.PRNGKey(0), z, mel)["params"]
+        run = jax.jit(lambda z, c: student.apply({"params": params}, z, c)[0])
+        return lambda: jax.block_until_ready(run(z, mel)), flops(run, z, mel)
     from tts_jax.nn.conv import fold_weight_norm
 
     config = load_config(str(ROOT / "experiments" / f"hifigan.py:{case.split('-')[1]}"))
@@ -99,20 +168,21 @@ def ours(case: str, quick: bool):
     gen = H.build_generator(config)
     params = fold_weight_norm(gen.init(jax.random.PRNGKey(0), mel[:, :8])["params"])
     infer = jax.jit(H.build_generator(config, folded=True).apply)
-    return lambda: jax.block_until_ready(infer({"params": params}, mel))
+    call = lambda: jax.block_until_ready(infer({"params": params}, mel))  # noqa: E731
+    return call, flops(infer, {"params": params}, mel)
 
 
-def reference(case: str, quick: bool, nvidia: str, jik876: str, threads: int):
+def reference(case: str, quick: bool, args):
     """A call of the reference model (PyTorch)."""
     import numpy as np
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     s = sizes(case, quick)
     rng = np.random.default_rng(0)
     if case == "tacotron2-train":
-        sys.path.insert(0, nvidia)
+        sys.path.insert(0, args.nvidia)
         import layers
         import librosa
         import utils
@@ -154,12 +224,40 @@ def reference(case: str, quick: bool, nvidia: str, jik876: str, threads: int):
             opt.step()
 
         return call
-    sys.path.insert(0, jik876)
+    if case == "clarinet-student":
+        sys.path.insert(0, args.clarinet)
+        from wavenet import Wavenet
+        from wavenet_iaf import Wavenet_Student
+
+        teacher = Wavenet(
+            out_channels=2,
+            num_blocks=2,
+            num_layers=10,
+            residual_channels=128,
+            gate_channels=256,
+            skip_channels=128,
+            kernel_size=2,
+            cin_channels=80,
+            upsample_scales=[16, 16],
+        ).eval()  # only its upsampler runs
+        student = Wavenet_Student(num_blocks_student=[1] * 6, num_layers=10).eval()
+        student.remove_weight_norm()  # as its synthesize_student.py does
+        mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
+        z = torch.randn(1, 1, s["frames"] * 256)
+
+        def call():
+            with torch.no_grad():
+                student.generate(z, teacher.upsample(mel))
+
+        return call
+    sys.path.insert(0, args.jik876)
     from env import AttrDict
     from models import Generator
 
     version = case.split("-")[1]
-    h = AttrDict(json.loads((Path(jik876) / f"config_{version}.json").read_text()))
+    h = AttrDict(json.loads((Path(args.jik876) / f"config_{version}.json").read_text()))
+    if case.endswith("-train"):
+        return jik876_train_step(h, s, rng)
     gen = Generator(h).eval()
     gen.remove_weight_norm()
     mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
@@ -171,16 +269,97 @@ def reference(case: str, quick: bool, nvidia: str, jik876: str, threads: int):
     return call
 
 
+def jik876_train_step(h, s: dict, rng):
+    """One step of jik876's train.py: both discriminators' update on the detached generator
+    output, then the generator's (adversarial + 2 x feature matching + 45 x mel L1), AdamW
+    with its betas. Its mel_spectrogram is restated with ``return_complex=True`` (torch 2
+    refuses its call) and the same magnitude floor."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from librosa.filters import mel as librosa_mel
+    from models import (
+        Generator,
+        MultiPeriodDiscriminator,
+        MultiScaleDiscriminator,
+        discriminator_loss,
+        feature_loss,
+        generator_loss,
+    )
+
+    gen, mpd, msd = (
+        Generator(h).train(),
+        MultiPeriodDiscriminator().train(),
+        MultiScaleDiscriminator().train(),
+    )
+    opt_g = torch.optim.AdamW(gen.parameters(), h.learning_rate, betas=[h.adam_b1, h.adam_b2])
+    opt_d = torch.optim.AdamW(
+        list(msd.parameters()) + list(mpd.parameters()),
+        h.learning_rate,
+        betas=[h.adam_b1, h.adam_b2],
+    )
+    basis = torch.from_numpy(
+        librosa_mel(sr=h.sampling_rate, n_fft=h.n_fft, n_mels=h.num_mels, fmin=h.fmin, fmax=None)
+    ).float()
+    window = torch.hann_window(h.win_size)
+
+    def mel(y):
+        pad = (h.n_fft - h.hop_size) // 2
+        y = F.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        spec = torch.stft(
+            y,
+            h.n_fft,
+            hop_length=h.hop_size,
+            win_length=h.win_size,
+            window=window,
+            center=False,
+            return_complex=True,
+        )
+        spec = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+        return torch.log(torch.clamp(basis @ spec, min=1e-5))
+
+    b, seg = s["batch"], s["segment"]
+    y = torch.from_numpy(rng.uniform(-0.5, 0.5, (b, 1, seg)).astype(np.float32))
+    x = torch.from_numpy(rng.normal(-5, 2, (b, h.num_mels, seg // h.hop_size)).astype(np.float32))
+    y_mel = mel(y.squeeze(1))
+
+    def call():
+        y_g = gen(x)
+        opt_d.zero_grad()
+        r, g, _, _ = mpd(y, y_g.detach())
+        loss_d = discriminator_loss(r, g)[0]
+        r, g, _, _ = msd(y, y_g.detach())
+        (loss_d + discriminator_loss(r, g)[0]).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        loss_mel = F.l1_loss(y_mel, mel(y_g.squeeze(1))) * 45
+        _, f_g, fm_r, fm_g = mpd(y, y_g)
+        _, s_g, sm_r, sm_g = msd(y, y_g)
+        loss = (
+            feature_loss(fm_r, fm_g)
+            + feature_loss(sm_r, sm_g)
+            + generator_loss(f_g)[0]
+            + generator_loss(s_g)[0]
+            + loss_mel
+        )
+        loss.backward()
+        opt_g.step()
+
+    return call
+
+
 def worker(args) -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the replies
-        if args.worker == "ours":
-            call = ours(args.case, args.quick)
+        if args.case == "gemm":  # the ceiling, measured by our side: nothing to time after
+            call, count = None, gemm_gflops()
+        elif args.worker == "ours":
+            call, count = ours(args.case, args.quick)
         else:
-            call = reference(args.case, args.quick, args.nvidia, args.jik876, args.threads)
-        for _ in range(2):  # warm-up (compilation, allocator)
+            call, count = reference(args.case, args.quick, args), 0.0
+        for _ in range(2 if call else 0):  # warm-up (compilation, allocator)
             call()
-    print("ready", flush=True)
-    for line in sys.stdin:
+    print(f"ready {count}", flush=True)
+    for line in sys.stdin if call else ():
         if line.strip() != "run":
             break
         start = time.perf_counter()
@@ -195,10 +374,13 @@ def worker(args) -> None:
 
 def start(python: str, side: str, case: str, args) -> subprocess.Popen:
     cmd = [python, __file__, "--worker", side, "--case", case, "--threads", str(args.threads)]
-    cmd += ["--nvidia", args.nvidia, "--jik876", args.jik876] + (["--quick"] if args.quick else [])
+    cmd += ["--nvidia", args.nvidia, "--jik876", args.jik876, "--clarinet", args.clarinet]
+    cmd += ["--quick"] if args.quick else []
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    if proc.stdout.readline().strip() != "ready":
+    word, _, value = proc.stdout.readline().strip().partition(" ")
+    if word != "ready":
         raise SystemExit(f"{side} worker for {case} failed to start (see its stderr above)")
+    proc.flops = float(value or 0)  # ours: XLA's FLOPs per call; gemm: the ceiling in GFLOP/s
     return proc
 
 
@@ -208,7 +390,14 @@ def ask(proc: subprocess.Popen) -> float:
     return float(proc.stdout.readline())
 
 
-def measure(case: str, args) -> dict:
+def ceiling(args) -> float:
+    """XLA's dense float32 matmul rate on this machine now, in GFLOP/s."""
+    proc = start(sys.executable, "ours", "gemm", args)
+    proc.wait()
+    return proc.flops
+
+
+def measure(case: str, args, gemm: float) -> dict:
     """Both workers up at once (each idles while the other runs); ``rounds`` alternating
     calls, the side going first alternating too."""
     procs = {"ours": start(sys.executable, "ours", case, args)}
@@ -225,7 +414,11 @@ def measure(case: str, args) -> dict:
             p.wait()
     per_round = [ref / our for our, ref in zip(times["ours"], times["reference"], strict=True)]
     ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["reference"])
+    rate = procs["ours"].flops / ours_s / 1e9
     return {
+        "ours_gflops": rate or None,
+        "gemm_gflops": gemm,
+        "share_of_gemm": rate / gemm if rate else None,
         "case": case,
         **sizes(case, args.quick),
         "ours_median_s": ours_s,
@@ -240,22 +433,31 @@ def measure(case: str, args) -> dict:
     }
 
 
+def shape(r: dict) -> str:
+    if "text" in r:
+        return f"batch {r['batch']} x {r['text']} symbols x {r['frames']} frames"
+    if "segment" in r:
+        return f"batch {r['batch']} x {r['segment']} samples"
+    return f"{r['frames']} mel frames"
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | shape | ours (s) | PyTorch reference (s) | reference / ours | per-round range "
-        "| device |",
-        "|---|---|---|---|---|---|---|",
+        "| ours GFLOP/s (share of XLA's matmul) | device |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        shape = (
-            f"batch {r['batch']} x {r['text']} symbols x {r['frames']} frames"
-            if "batch" in r
-            else f"{r['frames']} mel frames"
+        rate = (
+            f"{r['ours_gflops']:.1f} ({100 * r['share_of_gemm']:.0f} % of {r['gemm_gflops']:.0f})"
+            if r.get("ours_gflops")
+            else "–"
         )
         lines.append(
-            f"| {r['case']} | {shape} | {r['ours_median_s']:.3f} | {r['reference_median_s']:.3f} "
+            f"| {r['case']} | {shape(r)} | {r['ours_median_s']:.3f} "
+            f"| {r['reference_median_s']:.3f} "
             f"| **{r['ratio']:.2f}x** | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
-            f"| {r['device']} |"
+            f"| {rate} | {r['device']} |"
         )
     return "\n".join(lines)
 
@@ -265,7 +467,8 @@ def main() -> None:
     p.add_argument("--torch", help="the Python of an environment with torch 2.13")
     p.add_argument("--nvidia", default="/tmp/ref/nvidia_tacotron2", help="NVIDIA/tacotron2")
     p.add_argument("--jik876", default="/tmp/ref/hifigan", help="jik876/hifi-gan checkout")
-    p.add_argument("--case", action="append", choices=CASES, help="default: all")
+    p.add_argument("--clarinet", default="/tmp/ref/clarinet", help="ksw0306/ClariNet checkout")
+    p.add_argument("--case", action="append", choices=(*CASES, "gemm"), help="default: all")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small shapes: checks the plumbing")
@@ -281,8 +484,9 @@ def main() -> None:
     if not args.torch:
         p.error("--torch is required (see the setup in this script's docstring)")
     rows = []
+    gemm = ceiling(args)
     for case in args.case or CASES:
-        rows.append(measure(case, args))
+        rows.append(measure(case, args, gemm))
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
