@@ -140,7 +140,8 @@ def conv1d(
     taps form, one matmul per kernel tap: XLA's CPU convolution falls off its fast path there
     (measured, [22, 3, 1024] x [5, 1024, 1024]: 804 ms against 6 ms; the backward pass of
     [22, 5, 512] x [5, 512, 1024] at stride 3: 161 ms against 13 ms). ``"auto"``: ``split``
-    on CPU, ``xla`` on accelerators (not measured there yet: their convolution libraries handle groups natively).
+    on CPU, ``xla`` on accelerators (not measured there yet: their convolution libraries
+    handle groups natively).
     """
     if impl == "auto":
         impl = "split" if jax.default_backend() == "cpu" else "xla"
