@@ -474,6 +474,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="small shapes: checks the plumbing")
     p.add_argument("--out", type=Path, help="append the JSON lines here")
     p.add_argument("--readme", type=Path, help="write the table into this README's section")
+    p.add_argument("--render", type=Path, help="tabulate this --out file instead of measuring")
     p.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -481,14 +482,22 @@ def main() -> None:
             args.case = args.case[0]
         worker(args)
         return
-    if not args.torch:
-        p.error("--torch is required (see the setup in this script's docstring)")
-    rows = []
-    gemm = ceiling(args)
-    for case in args.case or CASES:
-        rows.append(measure(case, args, gemm))
-        print(json.dumps(rows[-1]), flush=True)
-    if args.out:
+    if args.render:  # the table of a past run (the newest row per case), measuring nothing
+        latest = {}
+        for line in args.render.read_text().splitlines():
+            row = json.loads(line)
+            if not row.get("quick"):
+                latest[row["case"]] = row
+        rows = [latest[c] for c in CASES if c in latest]
+    else:
+        if not args.torch:
+            p.error("--torch is required (see the setup in this script's docstring)")
+        rows = []
+        gemm = ceiling(args)
+        for case in args.case or CASES:
+            rows.append(measure(case, args, gemm))
+            print(json.dumps(rows[-1]), flush=True)
+    if args.out and not args.render:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
