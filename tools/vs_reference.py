@@ -13,6 +13,7 @@ Setup (neither is a dependency of tts-jax):
     /tmp/torchenv/bin/pip install torch==2.13.0 librosa unidecode inflect
     git clone https://github.com/NVIDIA/tacotron2 /tmp/ref/nvidia_tacotron2
     git clone https://github.com/jik876/hifi-gan /tmp/ref/hifigan
+    git clone https://github.com/ksw0306/ClariNet /tmp/ref/clarinet
 
 Run (nothing else running on the machine), then paste the table it prints or let it write
 the README section:
@@ -23,7 +24,12 @@ the README section:
 
 Cases: ``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
 backward, clipping and Adam), ``hifigan-v1|v2|v3`` (generator inference on 10 s of mel,
-random weights, weight norm folded). ``--quick`` shrinks every case to check the plumbing.
+random weights, weight norm folded), ``hifigan-v1-train`` (one GAN step, batch 4 x 8,192),
+``clarinet-student`` (ksw0306/ClariNet's student on 1 s of mel, upsampler included) and
+``clarinet-train`` (one distillation step of the paper's student against a paper-size teacher,
+batch 1 x 4,096 samples). Each row also holds our GFLOP/s (XLA's FLOP count over the median
+time) as a share of XLA's 2,048^3 float32 matmul measured at the start of the run.
+``--quick`` shrinks every case to check the plumbing; ``--render FILE`` re-tabulates a run.
 Random weights and inputs: speed does not depend on their values.
 """
 
@@ -39,6 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 CASES = (
     "tacotron2-train",
@@ -47,6 +55,7 @@ CASES = (
     "hifigan-v3",
     "hifigan-v1-train",
     "clarinet-student",
+    "clarinet-train",
 )
 BEGIN, END = "<!-- BEGIN report:vs_reference -->", "<!-- END report:vs_reference -->"
 
@@ -63,6 +72,8 @@ def sizes(case: str, quick: bool) -> dict:
         return {"batch": 1 if quick else 4, "segment": 2048 if quick else 8192}
     if case == "clarinet-student":
         return {"frames": 16 if quick else 86}  # 1 s: the student is ~3x slower than real time
+    if case == "clarinet-train":  # the paper's student and teacher; a short batch on a CPU
+        return {"batch": 1, "segment": 2048 if quick else 4096}
     return {"frames": 86 if quick else 861}  # 1 s or 10 s at hop 256
 
 
@@ -99,7 +110,6 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
 def ours(case: str, quick: bool):
     """A call of our model (JAX), blocking until its result is ready."""
     import jax
-    import numpy as np
 
     from tts_jax.config import load_config
 
@@ -161,6 +171,8 @@ def ours(case: str, quick: bool):
         params = student.init(jax.random.PRNGKey(0), z, mel)["params"]
         run = jax.jit(lambda z, c: student.apply({"params": params}, z, c)[0])
         return lambda: jax.block_until_ready(run(z, mel)), flops(run, z, mel)
+    if case == "clarinet-train":
+        return clarinet_train_step(s, rng)
     from tts_jax.nn.conv import fold_weight_norm
 
     config = load_config(str(ROOT / "experiments" / f"hifigan.py:{case.split('-')[1]}"))
@@ -172,9 +184,96 @@ def ours(case: str, quick: bool):
     return call, flops(infer, {"params": params}, mel)
 
 
+def clarinet_train_step(s: dict, rng):
+    """Our distillation step of the paper's student (experiments/clarinet_kl.py:paper) against a
+    random paper-size teacher (experiments/wavenet.py:paper), whose config is all the step
+    reads from a teacher workdir."""
+    import tempfile
+
+    import jax
+    import jax.numpy as jnp
+
+    from tts_jax.config import load_config
+    from tts_jax.models import clarinet as CL
+    from tts_jax.models import wavenet as W
+    from tts_jax.train.optim import make_optimizer
+    from tts_jax.train.state import TrainState
+
+    tconfig = load_config(str(ROOT / "experiments" / "wavenet.py:paper"))
+    teacher_dir = Path(tempfile.mkdtemp())
+    (teacher_dir / "config.json").write_text(json.dumps(tconfig.to_dict()))
+    config = load_config(str(ROOT / "experiments" / "clarinet_kl.py:paper"))
+    config.model.teacher_workdir = str(teacher_dir)
+    b, seg, hop = s["batch"], s["segment"], config.data.hop_length
+    batch = {
+        "audio": (0.1 * rng.standard_normal((b, seg))).astype(np.float32),
+        "mels": rng.uniform(-8, 0, (b, seg // hop, 80)).astype(np.float32),
+    }
+    key = jax.random.key(0)
+    mel = W.normalize_mel(jnp.asarray(batch["mels"]), tconfig)
+    teacher = W.build_model(tconfig).init(key, jnp.asarray(batch["audio"]), mel)["params"]
+    params = CL.build_student(config).init(key, jnp.asarray(batch["audio"]), mel)["params"]
+    params = dict(params, upsampler=teacher["upsampler"])
+    tx, _ = make_optimizer(config.optim)
+    holder = {"state": TrainState.create(params, tx, key, model_state={"teacher": teacher})}
+    step = jax.jit(CL.FAMILY.train_step(config))
+    count = flops(step, holder["state"], batch)
+
+    def call():
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    return call, count
+
+
+def ksw0306_train_step(s: dict, rng, clarinet: str):
+    """One step of ksw0306/ClariNet's train_student.py at our paper sizes (student 6 flows x
+    10 layers of 128 channels, filter 3, front kernel 32; teacher 2 x 10 layers of 128, filter
+    2): student sample, teacher on it, KL(q || p) + 4 x regulariser, linear STFT MSE (its
+    ``stft`` restated for torch 2), clipping at 10, Adam. The teacher is frozen as ours is."""
+    import torch
+
+    sys.path.insert(0, clarinet)
+    from modules import KL_Loss
+    from wavenet import Wavenet
+    from wavenet_iaf import Wavenet_Student
+
+    teacher = Wavenet(out_channels=2, num_blocks=2, num_layers=10, residual_channels=128,
+                      gate_channels=128, skip_channels=128, kernel_size=2, cin_channels=80,
+                      upsample_scales=[16, 16])  # fmt: skip
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = Wavenet_Student(num_blocks_student=[1] * 6, num_layers=10, front_channels=32,
+                              residual_channels=128, gate_channels=128, skip_channels=128,
+                              kernel_size=3)  # fmt: skip
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    kl = KL_Loss()
+    b, seg = s["batch"], s["segment"]
+    x = torch.from_numpy((0.1 * rng.standard_normal((b, 1, seg))).astype(np.float32))
+    c = torch.from_numpy(rng.uniform(-8, 0, (b, 80, seg // 256)).astype(np.float32))
+    window = torch.hann_window(1024)
+
+    def spec(y):
+        d = torch.stft(y, n_fft=1024, hop_length=256, win_length=1024, window=window,
+                       return_complex=True)  # fmt: skip
+        return torch.sqrt(d.real**2 + d.imag**2 + 1e-10)
+
+    def call():
+        z = torch.randn_like(x)
+        opt.zero_grad()
+        x_s, mu_s, logs_s = student(z, teacher.upsample(c))
+        mu_logs_t = teacher(x_s, c)
+        loss_t, _, _ = kl(mu_s, logs_s, mu_logs_t[:, 0:1, :-1], mu_logs_t[:, 1:, :-1])
+        loss = loss_t + torch.nn.functional.mse_loss(spec(x_s[:, 0, 1:]), spec(x[:, 0, 1:]))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 10.0)
+        opt.step()
+
+    return call
+
+
 def reference(case: str, quick: bool, args):
     """A call of the reference model (PyTorch)."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -224,6 +323,8 @@ def reference(case: str, quick: bool, args):
             opt.step()
 
         return call
+    if case == "clarinet-train":
+        return ksw0306_train_step(s, rng, args.clarinet)
     if case == "clarinet-student":
         sys.path.insert(0, args.clarinet)
         from wavenet import Wavenet
@@ -274,7 +375,6 @@ def jik876_train_step(h, s: dict, rng):
     output, then the generator's (adversarial + 2 x feature matching + 45 x mel L1), AdamW
     with its betas. Its mel_spectrogram is restated with ``return_complex=True`` (torch 2
     refuses its call) and the same magnitude floor."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
     from librosa.filters import mel as librosa_mel
