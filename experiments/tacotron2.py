@@ -97,7 +97,7 @@ def get_config(variant: str = "paper"):
             m.decoder_lstm_units = 128
             m.postnet_channels = 64
             # The :cpu sweep's budget: three students of 1,500 steps fit one session on
-            # 2 CPU cores next to the receptive-field runs (about 2 s a step on one core).
+            # 2 CPU cores next to the receptive-field runs (about 1 s a step on one core).
             c.train.num_steps = 1500
             c.train.keep_checkpoints = 3
         if variant == "tiny":

@@ -48,10 +48,12 @@ def get_sweep(variant: str = "cpu") -> dict:
         "speed_repeats": 5,
         "budget_note": (
             "**What this budget can and cannot show.** One seed per target, 1,500 steps of "
-            "batch 16 each on the 2,000-utterance espeak corpus: enough for the half-width "
-            "student to align and to be compared at equal budget, not to converge. Espeak is "
-            "deterministic and noise-free, so the recordings are already an easy target; the "
-            "gain distillation gives on natural speech (targets with less variance than the "
-            "recordings) may show here only as faster alignment or a lower loss, if at all."
+            "batch 16 each on the 2,000-utterance espeak corpus (about 25 minutes a student on "
+            "one core): the half-width students begin to align and stop by their stop token, "
+            "far from converged, so the rows compare early training at equal budget, not "
+            "final quality. Espeak is deterministic and noise-free, so the recordings are "
+            "already an easy target; the gain distillation gives on natural speech (targets "
+            "with less variance than the recordings) may show here only as faster alignment or "
+            "a lower loss, if at all."
         ),
     }
