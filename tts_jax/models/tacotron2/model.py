@@ -526,7 +526,8 @@ class Tacotron2(nn.Module):
         def forward(step, *args):
             b, s = previous_frames.shape[:2]
             width = 4 * self.cfg.decoder_lstm_units
-            offsets = tuple(jnp.zeros((b, s, width)) for _ in carry[0])
+            # In the compute dtype (bfloat16 under mixed precision), as the gates themselves.
+            offsets = tuple(jnp.zeros((b, s, width), memory.dtype) for _ in carry[0])
             (carry_out, outs), vjp = nn.vjp(deferred, step, *args, offsets)
             return (carry_out, outs[:4]), (vjp, outs[4])
 
@@ -538,12 +539,14 @@ class Tacotron2(nn.Module):
             grads = dict(params_t["params"])  # the decoder step's
             for i, (x, dz) in enumerate(zip(cell_inputs, offsets_t, strict=True)):
                 kernel = split_kernel_grad(
-                    jnp.einsum("bsi,bsg->ig", x, dz),
-                    dz.sum(axis=(0, 1)),
+                    jnp.einsum("bsi,bsg->ig", x, dz, preferred_element_type=jnp.float32),
+                    dz.sum(axis=(0, 1), dtype=jnp.float32),
                     x.shape[-1] - self.cfg.decoder_lstm_units,
                 )
                 lstm = grads[f"lstm_{i}"]["lstm"]  # zero: the kernel was held constant
-                grads[f"lstm_{i}"] = {"lstm": jax.tree_util.tree_map(jnp.add, lstm, kernel)}
+                grads[f"lstm_{i}"] = {
+                    "lstm": jax.tree_util.tree_map(lambda a, g: a + g.astype(a.dtype), lstm, kernel)
+                }
             params_t = dict(params_t, params=grads)
             return (params_t, *args_t)
 
