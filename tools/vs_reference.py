@@ -77,12 +77,28 @@ def sizes(case: str, quick: bool) -> dict:
     return {"frames": 86 if quick else 861}  # 1 s or 10 s at hop 256
 
 
-def flops(fn, *args) -> float:
-    """XLA's count of the floating-point operations of one call of jitted ``fn`` (0 when the
-    backend gives none)."""
-    cost = fn.lower(*args).compile().cost_analysis()
+def compiled(fn, *args):
+    """``fn`` (jitted) compiled for ``args``, and XLA's count of the floating-point operations
+    of one call (0 when the backend gives none). The caller calls the compiled function: one
+    compilation serves both the count and the timing."""
+    exe = fn.lower(*args).compile()
+    cost = exe.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    return float((cost or {}).get("flops", 0.0))
+    return exe, float((cost or {}).get("flops", 0.0))
+
+
+def training(step, state, batch):
+    """A timed call that advances ``state`` by one jitted ``step`` on ``batch`` (the state is
+    carried from call to call, as in training)."""
+    import jax
+
+    holder = {"state": state}
+
+    def call():
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    return call
 
 
 def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -129,15 +145,10 @@ def ours(case: str, quick: bool):
             "stop_targets": (np.arange(t)[None] >= t - 1).repeat(b, 0).astype(np.float32),
             "valid": np.ones((b,), bool),
         }
-        holder = {"state": T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)}
+        state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
         step = jax.jit(T.FAMILY.train_step(config), donate_argnums=0)
-
-        def call():
-            holder["state"], metrics = step(holder["state"], batch)
-            jax.block_until_ready(metrics)
-
         # No FLOP count: XLA's cost analysis counts a while loop's body once.
-        return call, 0.0
+        return training(step, state, batch), 0.0
     from tts_jax.models import hifigan as H
 
     if case == "hifigan-v1-train":
@@ -148,15 +159,9 @@ def ours(case: str, quick: bool):
             "audio": rng.uniform(-0.5, 0.5, (b, seg)).astype(np.float32),
             "mels": rng.normal(-5, 2, (b, seg // hop, 80)).astype(np.float32),
         }
-        holder = {"state": H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)}
-        step = jax.jit(H.FAMILY.train_step(config))
-        count = flops(step, holder["state"], batch)
-
-        def call():
-            holder["state"], metrics = step(holder["state"], batch)
-            jax.block_until_ready(metrics)
-
-        return call, count
+        state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
+        step, count = compiled(jax.jit(H.FAMILY.train_step(config)), state, batch)
+        return training(step, state, batch), count
     if case == "clarinet-student":
         from tts_jax.models import clarinet as CL
 
@@ -170,7 +175,8 @@ def ours(case: str, quick: bool):
         z = rng.normal(size=(1, s["frames"] * hop)).astype(np.float32)
         params = student.init(jax.random.PRNGKey(0), z, mel)["params"]
         run = jax.jit(lambda z, c: student.apply({"params": params}, z, c)[0])
-        return lambda: jax.block_until_ready(run(z, mel)), flops(run, z, mel)
+        run, count = compiled(run, z, mel)
+        return lambda: jax.block_until_ready(run(z, mel)), count
     if case == "clarinet-train":
         return clarinet_train_step(s, rng)
     from tts_jax.nn.conv import fold_weight_norm
@@ -180,8 +186,8 @@ def ours(case: str, quick: bool):
     gen = H.build_generator(config)
     params = fold_weight_norm(gen.init(jax.random.PRNGKey(0), mel[:, :8])["params"])
     infer = jax.jit(H.build_generator(config, folded=True).apply)
-    call = lambda: jax.block_until_ready(infer({"params": params}, mel))  # noqa: E731
-    return call, flops(infer, {"params": params}, mel)
+    infer, count = compiled(infer, {"params": params}, mel)
+    return lambda: jax.block_until_ready(infer({"params": params}, mel)), count
 
 
 def clarinet_train_step(s: dict, rng):
@@ -215,15 +221,9 @@ def clarinet_train_step(s: dict, rng):
     params = CL.build_student(config).init(key, jnp.asarray(batch["audio"]), mel)["params"]
     params = dict(params, upsampler=teacher["upsampler"])
     tx, _ = make_optimizer(config.optim)
-    holder = {"state": TrainState.create(params, tx, key, model_state={"teacher": teacher})}
-    step = jax.jit(CL.FAMILY.train_step(config))
-    count = flops(step, holder["state"], batch)
-
-    def call():
-        holder["state"], metrics = step(holder["state"], batch)
-        jax.block_until_ready(metrics)
-
-    return call, count
+    state = TrainState.create(params, tx, key, model_state={"teacher": teacher})
+    step, count = compiled(jax.jit(CL.FAMILY.train_step(config)), state, batch)
+    return training(step, state, batch), count
 
 
 def ksw0306_train_step(s: dict, rng, clarinet: str):
