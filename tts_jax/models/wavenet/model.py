@@ -30,6 +30,7 @@ from tts_jax import audio as audio_lib
 from tts_jax.config import ModelConfig
 from tts_jax.distributions import LOG_SCALE_MIN, bound, gaussian_nll
 from tts_jax.errors import UserError
+from tts_jax.nn.materialize import materialize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +173,8 @@ class ResidualBlock(nn.Module):
         self.skip = Dense(self.skip_channels)
 
     def __call__(self, x, c):  # [B, T, R], [B, T, M]
-        return self.gated(self.conv(x), x, c)
+        out, skip = self.gated(self.conv(x), x, c)
+        return materialize(out), skip  # the residual stream, kept (tts_jax/nn/materialize.py)
 
     def gated(self, h, x, c):
         """The block after its dilated conv ``h``: shared by the parallel and cached paths."""
