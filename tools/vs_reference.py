@@ -178,7 +178,7 @@ def ours(case: str, quick: bool):
         run, count = compiled(run, z, mel)
         return lambda: jax.block_until_ready(run(z, mel)), count
     if case == "clarinet-train":
-        return clarinet_train_step(s, rng)
+        return clarinet_train_step(s)
     from tts_jax.nn.conv import fold_weight_norm
 
     config = load_config(str(ROOT / "experiments" / f"hifigan.py:{case.split('-')[1]}"))
@@ -190,39 +190,15 @@ def ours(case: str, quick: bool):
     return lambda: jax.block_until_ready(infer({"params": params}, mel)), count
 
 
-def clarinet_train_step(s: dict, rng):
+def clarinet_train_step(s: dict):
     """Our distillation step of the paper's student (experiments/clarinet_kl.py:paper) against a
-    random paper-size teacher (experiments/wavenet.py:paper), whose config is all the step
-    reads from a teacher workdir."""
-    import tempfile
-
+    random paper-size teacher (experiments/wavenet.py:paper): `tts-jax bench clarinet`'s."""
     import jax
-    import jax.numpy as jnp
 
-    from tts_jax.config import load_config
-    from tts_jax.models import clarinet as CL
-    from tts_jax.models import wavenet as W
-    from tts_jax.train.optim import make_optimizer
-    from tts_jax.train.state import TrainState
+    from tts_jax.benchmarks.clarinet import distillation_setup
 
-    tconfig = load_config(str(ROOT / "experiments" / "wavenet.py:paper"))
-    teacher_dir = Path(tempfile.mkdtemp())
-    (teacher_dir / "config.json").write_text(json.dumps(tconfig.to_dict()))
-    config = load_config(str(ROOT / "experiments" / "clarinet_kl.py:paper"))
-    config.model.teacher_workdir = str(teacher_dir)
-    b, seg, hop = s["batch"], s["segment"], config.data.hop_length
-    batch = {
-        "audio": (0.1 * rng.standard_normal((b, seg))).astype(np.float32),
-        "mels": rng.uniform(-8, 0, (b, seg // hop, 80)).astype(np.float32),
-    }
-    key = jax.random.key(0)
-    mel = W.normalize_mel(jnp.asarray(batch["mels"]), tconfig)
-    teacher = W.build_model(tconfig).init(key, jnp.asarray(batch["audio"]), mel)["params"]
-    params = CL.build_student(config).init(key, jnp.asarray(batch["audio"]), mel)["params"]
-    params = dict(params, upsampler=teacher["upsampler"])
-    tx, _ = make_optimizer(config.optim)
-    state = TrainState.create(params, tx, key, model_state={"teacher": teacher})
-    step, count = compiled(jax.jit(CL.FAMILY.train_step(config)), state, batch)
+    step, state, batch = distillation_setup("paper", s["batch"], s["segment"])
+    step, count = compiled(jax.jit(step), state, batch)
     return training(step, state, batch), count
 
 

@@ -1,18 +1,64 @@
-"""ClariNet speed: the teacher's cached autoregressive sampling (samples/s at batch 1 and 16)
-and the student's parallel synthesis (x real time), at paper and CPU sizes, plus the student
-at ksw0306/ClariNet's default size (6 flows x 10 layers, 64 residual / 128 gate / 64 skip
-channels), the size of the PyTorch reference measurement.
+"""ClariNet speed: the teacher's cached autoregressive sampling (samples/s at batch 1 and 16),
+the student's parallel synthesis (x real time), at paper and CPU sizes, plus the student at
+ksw0306/ClariNet's default size (6 flows x 10 layers, 64 residual / 128 gate / 64 skip
+channels), the size of the PyTorch reference measurement; and the distillation step (student
+and frozen teacher, forward and backward), with its ablation row: the residual streams of the
+WaveNet blocks kept in memory (:func:`tts_jax.nn.materialize.materialize`, the default) or
+left to XLA's fusion.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import tempfile
+from pathlib import Path
+from unittest import mock
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from tts_jax.benchmarks import count_params, register, timed
+from tts_jax.benchmarks import count_params, register, timed, timed_side_by_side
 from tts_jax.config import load_config
 from tts_jax.models import clarinet as CL
 from tts_jax.models import wavenet as W
+from tts_jax.models.wavenet import model as wavenet_model
+from tts_jax.train.optim import make_optimizer
+from tts_jax.train.state import TrainState
+
+
+def distillation_setup(size: str, batch: int, segment: int, seed: int = 0):
+    """(train step, state, batch) of ``experiments/clarinet_kl.py:{size}``'s distillation from
+    a random teacher of ``experiments/wavenet.py:{size}`` (the step reads only the teacher's
+    config from its workdir: a temporary one holds it). The step is not jitted."""
+    tconfig = load_config(f"experiments/wavenet.py:{size}")
+    teacher_dir = Path(tempfile.mkdtemp(prefix="tts_jax_teacher_"))
+    (teacher_dir / "config.json").write_text(json.dumps(tconfig.to_dict()))
+    config = load_config(f"experiments/clarinet_kl.py:{size}")
+    config.model.teacher_workdir = str(teacher_dir)
+    rng = np.random.default_rng(seed)
+    hop = config.data.hop_length
+    data = {
+        "audio": (0.1 * rng.standard_normal((batch, segment))).astype(np.float32),
+        "mels": rng.uniform(-8, 0, (batch, segment // hop, 80)).astype(np.float32),
+    }
+    key = jax.random.PRNGKey(seed)
+    mel = W.normalize_mel(jnp.asarray(data["mels"]), tconfig)
+    teacher = W.build_model(tconfig).init(key, jnp.asarray(data["audio"]), mel)["params"]
+    params = CL.build_student(config).init(key, jnp.asarray(data["audio"]), mel)["params"]
+    params = dict(params, upsampler=teacher["upsampler"])
+    tx, _ = make_optimizer(config.optim)
+    state = TrainState.create(params, tx, key, model_state={"teacher": teacher})
+    return CL.FAMILY.train_step(config), state, data
+
+
+def _stream(kept: bool):
+    """While a step is traced: the blocks' residual streams kept (the code as it is) or not."""
+    if kept:
+        return contextlib.nullcontext()
+    return mock.patch.object(wavenet_model, "materialize", lambda x: x)
 
 
 @register("clarinet")
@@ -77,5 +123,33 @@ def clarinet(config_spec=None, quick=False):
                 "samples": n_frames * hop,
                 "params": count_params(sparams),
                 "x_real_time": n_frames * hop / sr / res["median_s"],
+                **res,
+            }
+
+    # The distillation step, paper student and teacher on one 4,096-sample segment (as
+    # tools/vs_reference.py's clarinet-train case), with the ablation timed in turn.
+    for size in sizes:
+        segment = 2048 if quick else 4096
+        step, state, data = distillation_setup(size, 1, segment)
+        variants = {}
+        for name, kept in (("kept", True), ("fused", False)):
+            if quick and not kept:
+                continue
+            with _stream(kept):
+                # A fresh function: jit would reuse the first variant's trace of `step`.
+                fresh = jax.jit(lambda s, b: step(s, b))  # noqa: B023 - called at once
+                variants[name] = fresh.lower(state, data).compile()
+        results = timed_side_by_side(
+            {k: functools.partial(exe, state, data) for k, exe in variants.items()},
+            repeats=1 if quick else 7,
+        )
+        for name, res in results.items():
+            yield {
+                "measure": "distillation_step",
+                "config": f"experiments/clarinet_kl.py:{size}",
+                "residual_stream": name,
+                "batch": 1,
+                "samples": segment,
+                "params": count_params(state.params),
                 **res,
             }
