@@ -12,6 +12,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NUM_UTTERANCES = 20
 
+# One persistent XLA compilation cache for the session's processes (both xdist workers and the
+# CLI subprocesses they start inherit the environment): the tests build the same tiny models
+# again and again, and each is compiled once. It lives in .pytest_cache (ignored), so a clean
+# clone starts without it; set JAX_COMPILATION_CACHE_DIR to put it elsewhere.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
 
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:

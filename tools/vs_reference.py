@@ -503,6 +503,8 @@ def measure(case: str, args, gemm: float) -> dict:
         "ratio_min": min(per_round),
         "ratio_max": max(per_round),
         "rounds": args.rounds,
+        "ours_s": times["ours"],
+        "reference_s": times["reference"],
         "threads": args.threads,
         "device": f"CPU ({platform.processor() or platform.machine()}), {args.threads} threads",
         "quick": args.quick,
