@@ -71,7 +71,7 @@ def _config_name(config) -> str:
 
 
 def _variant(r: dict) -> str:
-    for k in ("upsample_method", "conv_impl", "lstm_kernel_grads"):
+    for k in ("upsample_method", "conv_impl", "lstm_kernel_grads", "residual_stream"):
         if k in r:
             return f" ({k}={r[k]})"
     return ""
