@@ -22,7 +22,6 @@ from tests.conftest import REPO
 from tts_jax.config import load_config
 from tts_jax.family import get_family
 from tts_jax.train.precision import cast_floating, like
-from tts_jax.train.state import TrainState
 
 TOLERANCE = {"loss": 0.02, "grad_norm": 0.06}
 LOSS_AND_GRAD = {  # family -> (loss metric, gradient-norm metric)
@@ -90,8 +89,6 @@ def test_bfloat16_step_matches_float32_conv_tasnet():
 def test_bfloat16_step_matches_float32_clarinet(tmp_path):
     """The student against a random tiny teacher (only its config is read from a workdir)."""
     from tts_jax.models import clarinet as CL
-    from tts_jax.models import wavenet as W
-    from tts_jax.train.optim import make_optimizer
 
     teacher_config = _config("wavenet")
     (tmp_path / "config.json").write_text(json.dumps(teacher_config.to_dict()))
@@ -102,13 +99,7 @@ def test_bfloat16_step_matches_float32_clarinet(tmp_path):
         "audio": (0.1 * rng.standard_normal((2, 8 * hop))).astype(np.float32),
         "mels": rng.uniform(-8, 0, (2, 8, config.data.n_mels)).astype(np.float32),
     }
-    key = jax.random.key(0)
-    mel = W.normalize_mel(jnp.asarray(batch["mels"]), teacher_config)
-    teacher = W.build_model(teacher_config).init(key, jnp.asarray(batch["audio"]), mel)["params"]
-    params = CL.build_student(config).init(key, jnp.asarray(batch["audio"]), mel)["params"]
-    params = dict(params, upsampler=teacher["upsampler"])
-    tx, _ = make_optimizer(config.optim)
-    state = TrainState.create(params, tx, key, model_state={"teacher": teacher})
+    state = CL.state_with_random_teacher(config, teacher_config, jax.random.key(0), batch)
     _check(config, state, batch)
 
 

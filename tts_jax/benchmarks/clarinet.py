@@ -25,8 +25,6 @@ from tts_jax.config import load_config
 from tts_jax.models import clarinet as CL
 from tts_jax.models import wavenet as W
 from tts_jax.models.wavenet import model as wavenet_model
-from tts_jax.train.optim import make_optimizer
-from tts_jax.train.state import TrainState
 
 
 def distillation_setup(size: str, batch: int, segment: int, seed: int = 0):
@@ -44,13 +42,7 @@ def distillation_setup(size: str, batch: int, segment: int, seed: int = 0):
         "audio": (0.1 * rng.standard_normal((batch, segment))).astype(np.float32),
         "mels": rng.uniform(-8, 0, (batch, segment // hop, 80)).astype(np.float32),
     }
-    key = jax.random.PRNGKey(seed)
-    mel = W.normalize_mel(jnp.asarray(data["mels"]), tconfig)
-    teacher = W.build_model(tconfig).init(key, jnp.asarray(data["audio"]), mel)["params"]
-    params = CL.build_student(config).init(key, jnp.asarray(data["audio"]), mel)["params"]
-    params = dict(params, upsampler=teacher["upsampler"])
-    tx, _ = make_optimizer(config.optim)
-    state = TrainState.create(params, tx, key, model_state={"teacher": teacher})
+    state = CL.state_with_random_teacher(config, tconfig, jax.random.PRNGKey(seed), data)
     return CL.FAMILY.train_step(config), state, data
 
 

@@ -21,6 +21,7 @@ from tts_jax.models.clarinet.model import (
 from tts_jax.models.clarinet.train import (
     build_student,
     check_config,
+    state_with_random_teacher,
     teacher_config,
     teacher_params,
 )

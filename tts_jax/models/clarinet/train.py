@@ -86,13 +86,26 @@ def build_student(config, upsample_strides=None) -> Student:
 
 def init_state(config, rng, batch):
     check_config(config)
-    teacher = teacher_params(config)
-    student = build_student(config)
-    mel = W.normalize_mel(batch["mels"][:1], teacher_config(config))
-    params = student.init(rng, jnp.zeros_like(batch["audio"][:1]), mel)["params"]
+    return _state(config, teacher_config(config), teacher_params(config), rng, batch)
+
+
+def state_with_random_teacher(config, tconfig, rng, batch):
+    """A distillation state whose frozen teacher (of ``tconfig``) is freshly initialised, for
+    benchmarks and tests: the step reads only the teacher's config from its workdir."""
+    mel = W.normalize_mel(jnp.asarray(batch["mels"][:1]), tconfig)
+    audio = jnp.zeros_like(jnp.asarray(batch["audio"][:1]))
+    teacher = W.build_model(tconfig).init(rng, audio, mel)["params"]
+    return _state(config, tconfig, teacher, rng, batch)
+
+
+def _state(config, tconfig, teacher, rng, batch):
+    student = build_student(
+        config, tuple(W.WaveNetConfig.from_config(tconfig.model).upsample_strides)
+    )
+    mel = W.normalize_mel(jnp.asarray(batch["mels"][:1]), tconfig)
+    params = student.init(rng, jnp.zeros_like(jnp.asarray(batch["audio"][:1])), mel)["params"]
     params = dict(params, upsampler=teacher["upsampler"])  # the teacher's conditioner
-    tx = _optimizer(config)
-    return TrainState.create(params, tx, rng, model_state={"teacher": teacher})
+    return TrainState.create(params, _optimizer(config), rng, model_state={"teacher": teacher})
 
 
 def _optimizer(config):
