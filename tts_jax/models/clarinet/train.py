@@ -86,24 +86,28 @@ def build_student(config, upsample_strides=None) -> Student:
 
 def init_state(config, rng, batch):
     check_config(config)
-    return _state(config, teacher_config(config), teacher_params(config), rng, batch)
+    tconfig = teacher_config(config)
+    inputs = _init_inputs(tconfig, batch)
+    return _state(config, tconfig, teacher_params(config), rng, inputs)
 
 
 def state_with_random_teacher(config, tconfig, rng, batch):
     """A distillation state whose frozen teacher (of ``tconfig``) is freshly initialised, for
     benchmarks and tests: the step reads only the teacher's config from its workdir."""
-    mel = W.normalize_mel(jnp.asarray(batch["mels"][:1]), tconfig)
-    audio = jnp.zeros_like(jnp.asarray(batch["audio"][:1]))
-    teacher = W.build_model(tconfig).init(rng, audio, mel)["params"]
-    return _state(config, tconfig, teacher, rng, batch)
+    inputs = _init_inputs(tconfig, batch)
+    teacher = W.build_model(tconfig).init(rng, *inputs)["params"]
+    return _state(config, tconfig, teacher, rng, inputs)
 
 
-def _state(config, tconfig, teacher, rng, batch):
-    student = build_student(
-        config, tuple(W.WaveNetConfig.from_config(tconfig.model).upsample_strides)
-    )
+def _init_inputs(tconfig, batch):
+    """(silent audio, normalised mel) of the batch's first example: what initialisation sees."""
     mel = W.normalize_mel(jnp.asarray(batch["mels"][:1]), tconfig)
-    params = student.init(rng, jnp.zeros_like(jnp.asarray(batch["audio"][:1])), mel)["params"]
+    return jnp.zeros_like(jnp.asarray(batch["audio"][:1])), mel
+
+
+def _state(config, tconfig, teacher, rng, inputs):
+    strides = tuple(W.WaveNetConfig.from_config(tconfig.model).upsample_strides)
+    params = build_student(config, strides).init(rng, *inputs)["params"]
     params = dict(params, upsampler=teacher["upsampler"])  # the teacher's conditioner
     return TrainState.create(params, _optimizer(config), rng, model_state={"teacher": teacher})
 
