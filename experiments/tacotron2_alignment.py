@@ -62,7 +62,7 @@ def launch(name: str, args, core: int | None) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
-        "tts_jax.cli",
+        "tts_jax",
         "train",
         "--config",
         f"{REPO / 'experiments' / 'tacotron2.py'}:{variant}",

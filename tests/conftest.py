@@ -40,13 +40,14 @@ def corpus(corpus_dir):
 
 
 def run_cli(args: list[str], *, devices: int = 1, timeout: float = 300, env=None):
-    """Runs ``python -m tts_jax.cli ARGS`` in a fresh process with ``devices`` fake CPUs."""
+    """Runs ``python -m tts_jax ARGS`` (what `tts-jax` runs) in a fresh process with
+    ``devices`` fake CPUs."""
     full_env = dict(os.environ)
     full_env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     full_env["JAX_PLATFORMS"] = "cpu"
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "tts_jax.cli", *args],
+        [sys.executable, "-m", "tts_jax", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -29,7 +29,7 @@ def start(workdir, corpus_dir, process_id, port, *extra):
     cmd = [
         sys.executable,
         "-m",
-        "tts_jax.cli",
+        "tts_jax",
         "train",
         "--config",
         FRAME_LM,

@@ -89,7 +89,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus_dir):
         [
             sys.executable,
             "-m",
-            "tts_jax.cli",
+            "tts_jax",
             "train",
             "--config",
             TINY,
@@ -215,7 +215,7 @@ def test_train_runs_from_another_directory(tmp_path, corpus_dir):
         [
             sys.executable,
             "-m",
-            "tts_jax.cli",
+            "tts_jax",
             "train",
             "--config",
             "experiments/frame_lm.py:tiny",

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -45,9 +46,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tts_jax.host_memory is stdlib only: the torch env imports it
+from tts_jax.host_memory import ENV_DEFAULT, retain_freed_memory  # noqa: E402
+
+if __name__ == "__main__" and "--worker" in sys.argv:
+    # Both sides' workers run under tts-jax's host allocator policy, set before numpy starts
+    # its threads; the ablation worker is started with $TTS_JAX_SYSTEM_MALLOC=1.
+    retain_freed_memory()
+
+import numpy as np  # noqa: E402
+
 CASES = (
     "tacotron2-train",
     "hifigan-v1",
@@ -448,11 +457,14 @@ def worker(args) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def start(python: str, side: str, case: str, args) -> subprocess.Popen:
+def start(python: str, side: str, case: str, args, env: dict | None = None) -> subprocess.Popen:
     cmd = [python, __file__, "--worker", side, "--case", case, "--threads", str(args.threads)]
     cmd += ["--nvidia", args.nvidia, "--jik876", args.jik876, "--clarinet", args.clarinet]
     cmd += ["--quick"] if args.quick else []
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
     word, _, value = proc.stdout.readline().strip().partition(" ")
     if word != "ready":
         raise SystemExit(f"{side} worker for {case} failed to start (see its stderr above)")
@@ -474,15 +486,17 @@ def ceiling(args) -> float:
 
 
 def measure(case: str, args, gemm: float) -> dict:
-    """Both workers up at once (each idles while the other runs); ``rounds`` alternating
-    calls, the side going first alternating too."""
+    """The workers up at once (each idles while another runs); ``rounds`` rounds of one call
+    each, in an order that rotates every round. Besides ours and the reference, the ablation
+    of tts-jax's host allocator policy: ours again under glibc's defaults."""
     procs = {"ours": start(sys.executable, "ours", case, args)}
     procs["reference"] = start(args.torch, "reference", case, args)
-    times = {"ours": [], "reference": []}
+    procs["ours_system_malloc"] = start(sys.executable, "ours", case, args, env={ENV_DEFAULT: "1"})
+    sides = list(procs)
+    times = {side: [] for side in sides}
     try:
         for r in range(args.rounds):
-            order = ("ours", "reference") if r % 2 == 0 else ("reference", "ours")
-            for side in order:
+            for side in sides[r % 3 :] + sides[: r % 3]:
                 times[side].append(ask(procs[side]))
     finally:
         for p in procs.values():
@@ -505,6 +519,8 @@ def measure(case: str, args, gemm: float) -> dict:
         "rounds": args.rounds,
         "ours_s": times["ours"],
         "reference_s": times["reference"],
+        "ours_system_malloc_median_s": statistics.median(times["ours_system_malloc"]),
+        "ours_system_malloc_s": times["ours_system_malloc"],
         "threads": args.threads,
         "device": f"CPU ({platform.processor() or platform.machine()}), {args.threads} threads",
         "quick": args.quick,
@@ -522,10 +538,13 @@ def shape(r: dict) -> str:
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | shape | ours (s) | PyTorch reference (s) | reference / ours | per-round range "
-        "| ours GFLOP/s (share of XLA's matmul) | device |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ours GFLOP/s (share of XLA's matmul) | ours under glibc's default malloc (s) "
+        "| device |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        system = r.get("ours_system_malloc_median_s")
+        ablation = f"{system:.3f} ({system / r['ours_median_s']:.2f}x ours)" if system else "–"
         rate = (
             f"{r['ours_gflops']:.1f} ({100 * r['share_of_gemm']:.0f} % of {r['gemm_gflops']:.0f})"
             if r.get("ours_gflops")
@@ -535,7 +554,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['case']} | {shape(r)} | {r['ours_median_s']:.3f} "
             f"| {r['reference_median_s']:.3f} "
             f"| **{r['ratio']:.2f}x** | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
-            f"| {rate} | {r['device']} |"
+            f"| {rate} | {ablation} | {r['device']} |"
         )
     return "\n".join(lines)
 
