@@ -24,7 +24,7 @@ the README section:
 
 Cases: ``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
 backward, clipping and Adam), ``hifigan-v1|v2|v3`` (generator inference on 10 s of mel,
-random weights, weight norm folded), ``hifigan-v1-train`` (one GAN step, batch 4 x 8,192),
+random weights, weight norm folded), ``hifigan-v1|v2|v3-train`` (one GAN step, batch 4 x 8,192),
 ``clarinet-student`` (ksw0306/ClariNet's student on 1 s of mel, upsampler included) and
 ``clarinet-train`` (one distillation step of the paper's student against a paper-size teacher,
 batch 1 x 4,096 samples). Each row also holds our GFLOP/s (XLA's FLOP count over the median
@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))  # tts_jax.host_memory is stdlib only: the torch e
 from tts_jax.host_memory import ENV_DEFAULT, retain_freed_memory  # noqa: E402
 
 if __name__ == "__main__" and "--worker" in sys.argv:
-    # Both sides' workers run under tts-jax's host allocator policy, set before numpy starts
-    # its threads; the ablation worker is started with $TTS_JAX_SYSTEM_MALLOC=1.
+    # tts-jax's host allocator policy, set before numpy starts its threads, unless the
+    # worker was started with $TTS_JAX_SYSTEM_MALLOC=1 (see SIDES).
     retain_freed_memory()
 
 import numpy as np  # noqa: E402
@@ -63,6 +63,8 @@ CASES = (
     "hifigan-v2",
     "hifigan-v3",
     "hifigan-v1-train",
+    "hifigan-v2-train",
+    "hifigan-v3-train",
     "clarinet-student",
     "clarinet-train",
 )
@@ -77,7 +79,8 @@ def sizes(case: str, quick: bool) -> dict:
             if quick
             else {"batch": 8, "text": 95, "frames": 400}
         )
-    if case == "hifigan-v1-train":  # jik876's segment, a quarter of its batch of 16
+    if case.endswith("-train") and case.startswith("hifigan"):
+        # jik876's segment, a quarter of its batch of 16
         return {"batch": 1 if quick else 4, "segment": 2048 if quick else 8192}
     if case == "clarinet-student":
         return {"frames": 16 if quick else 86}  # 1 s: the student is ~3x slower than real time
@@ -160,8 +163,9 @@ def ours(case: str, quick: bool):
         return training(step, state, batch), 0.0
     from tts_jax.models import hifigan as H
 
-    if case == "hifigan-v1-train":
-        config = load_config(str(ROOT / "experiments" / "hifigan.py:v1"))
+    version = case.split("-")[1] if case.startswith("hifigan") else None
+    if version and case.endswith("-train"):
+        config = load_config(str(ROOT / "experiments" / f"hifigan.py:{version}"))
         config.optim.decay_steps = 1000  # no corpus needed for the schedule
         b, seg, hop = s["batch"], s["segment"], config.data.hop_length
         batch = {
@@ -190,7 +194,7 @@ def ours(case: str, quick: bool):
         return clarinet_train_step(s)
     from tts_jax.nn.conv import fold_weight_norm
 
-    config = load_config(str(ROOT / "experiments" / f"hifigan.py:{case.split('-')[1]}"))
+    config = load_config(str(ROOT / "experiments" / f"hifigan.py:{version}"))
     mel = rng.normal(-5, 2, (1, s["frames"], 80)).astype(np.float32)
     gen = H.build_generator(config)
     params = fold_weight_norm(gen.init(jax.random.PRNGKey(0), mel[:, :8])["params"])
@@ -485,19 +489,33 @@ def ceiling(args) -> float:
     return proc.flops
 
 
+# The workers of a case: (side, allocator). ``ours`` and ``reference`` run as each project
+# ships: tts-jax under its host allocator policy (its entry point sets it, see
+# tts_jax/host_memory.py), the reference under glibc's defaults. The other two swap the
+# policies, so the same run also gives the ratio with both under the policy, and the policy's
+# ablation on our side.
+SIDES = {
+    "ours": ("ours", {}),
+    "reference": ("reference", {ENV_DEFAULT: "1"}),
+    "reference_retained": ("reference", {}),
+    "ours_system_malloc": ("ours", {ENV_DEFAULT: "1"}),
+}
+
+
 def measure(case: str, args, gemm: float) -> dict:
-    """The workers up at once (each idles while another runs); ``rounds`` rounds of one call
-    each, in an order that rotates every round. Besides ours and the reference, the ablation
-    of tts-jax's host allocator policy: ours again under glibc's defaults."""
-    procs = {"ours": start(sys.executable, "ours", case, args)}
-    procs["reference"] = start(args.torch, "reference", case, args)
-    procs["ours_system_malloc"] = start(sys.executable, "ours", case, args, env={ENV_DEFAULT: "1"})
-    sides = list(procs)
-    times = {side: [] for side in sides}
+    """The workers of :data:`SIDES` up at once (each idles while another runs); ``rounds``
+    rounds of one call each, in an order that rotates every round."""
+    procs = {}
     try:
+        for name, (side, env) in SIDES.items():
+            python = sys.executable if side == "ours" else args.torch
+            procs[name] = start(python, side, case, args, env=env)
+        names = list(procs)
+        times = {name: [] for name in names}
         for r in range(args.rounds):
-            for side in sides[r % 3 :] + sides[: r % 3]:
-                times[side].append(ask(procs[side]))
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                times[name].append(ask(procs[name]))
     finally:
         for p in procs.values():
             p.stdin.close()
@@ -519,6 +537,9 @@ def measure(case: str, args, gemm: float) -> dict:
         "rounds": args.rounds,
         "ours_s": times["ours"],
         "reference_s": times["reference"],
+        "reference_retained_median_s": statistics.median(times["reference_retained"]),
+        "ratio_both_retained": statistics.median(times["reference_retained"]) / ours_s,
+        "reference_retained_s": times["reference_retained"],
         "ours_system_malloc_median_s": statistics.median(times["ours_system_malloc"]),
         "ours_system_malloc_s": times["ours_system_malloc"],
         "threads": args.threads,
@@ -538,23 +559,25 @@ def shape(r: dict) -> str:
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | shape | ours (s) | PyTorch reference (s) | reference / ours | per-round range "
-        "| ours GFLOP/s (share of XLA's matmul) | ours under glibc's default malloc (s) "
-        "| device |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ours GFLOP/s (share of XLA's matmul) | both under the allocator policy: reference "
+        "(s), reference / ours | ours under glibc's defaults (s) | device |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        system = r.get("ours_system_malloc_median_s")
-        ablation = f"{system:.3f} ({system / r['ours_median_s']:.2f}x ours)" if system else "–"
         rate = (
             f"{r['ours_gflops']:.1f} ({100 * r['share_of_gemm']:.0f} % of {r['gemm_gflops']:.0f})"
             if r.get("ours_gflops")
             else "–"
         )
+        retained = r.get("reference_retained_median_s")
+        both = f"{retained:.3f}, {r['ratio_both_retained']:.2f}x" if retained else "–"
+        system = r.get("ours_system_malloc_median_s")
+        ablation = f"{system:.3f} ({system / r['ours_median_s']:.2f}x ours)" if system else "–"
         lines.append(
             f"| {r['case']} | {shape(r)} | {r['ours_median_s']:.3f} "
             f"| {r['reference_median_s']:.3f} "
             f"| **{r['ratio']:.2f}x** | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
-            f"| {rate} | {ablation} | {r['device']} |"
+            f"| {rate} | {both} | {ablation} | {r['device']} |"
         )
     return "\n".join(lines)
 
