@@ -16,7 +16,7 @@ from tests.conftest import REPO
 # backward pass in one scratch buffer of ~100 MB, over glibc's mmap threshold.
 SCRIPT = """
 import json, resource, sys
-from tts_jax.host_memory import retain_freed_memory
+from tts_jax.host_memory import policy, retain_freed_memory
 applied = retain_freed_memory()  # first, as the entry point does
 import jax, jax.numpy as jnp
 
@@ -34,7 +34,8 @@ for _ in range(12):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     jax.block_until_ready(step(ws, x))
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(json.dumps({"applied": applied, "faults": faults, "scratch_pages": scratch // 4096}))
+out = {"applied": applied, "policy": policy(), "faults": faults}
+print(json.dumps({**out, "scratch_pages": scratch // 4096}))
 """
 
 
@@ -54,7 +55,7 @@ def page_faults_per_call(system_malloc: bool) -> dict:
 def test_the_scratch_buffer_of_a_compiled_step_is_reused_not_mapped_anew():
     kept = page_faults_per_call(system_malloc=False)
     pages = kept["scratch_pages"]
-    assert kept["applied"] is True
+    assert kept["applied"] is True and kept["policy"] == "retained"
     assert pages > 64 * 2**20 // 4096  # large enough for glibc to mmap it by default
     # The heap grows by a scratch buffer now and then while small allocations settle in the
     # freed one (2-3 times in 300 calls, measured): most calls touch no new page. Under
@@ -63,7 +64,7 @@ def test_the_scratch_buffer_of_a_compiled_step_is_reused_not_mapped_anew():
     assert sum(reused) >= 0.5 * len(reused), kept
 
     default = page_faults_per_call(system_malloc=True)
-    assert default["applied"] is False
+    assert default["applied"] is False and default["policy"] == "system"
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     if thp.exists() and "[always]" in thp.read_text():
         return  # fresh mappings come as 2 MB pages: few faults either way

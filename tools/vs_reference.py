@@ -492,8 +492,7 @@ def ceiling(args) -> float:
 # The workers of a case: (side, allocator). ``ours`` and ``reference`` run as each project
 # ships: tts-jax under its host allocator policy (its entry point sets it, see
 # tts_jax/host_memory.py), the reference under glibc's defaults. The other two swap the
-# policies, so the same run also gives the ratio with both under the policy, and the policy's
-# ablation on our side.
+# policies: the ratio with both under the policy, and the policy's ablation on our side.
 SIDES = {
     "ours": ("ours", {}),
     "reference": ("reference", {ENV_DEFAULT: "1"}),
@@ -503,26 +502,36 @@ SIDES = {
 
 
 def measure(case: str, args, gemm: float) -> dict:
-    """The workers of :data:`SIDES` up at once (each idles while another runs); ``rounds``
-    rounds of one call each, in an order that rotates every round."""
-    procs = {}
+    """Our worker stays up; each other worker of :data:`SIDES` in turn is up beside it for
+    ``rounds`` rounds of one call each, the side going first alternating. Each comparison is
+    thus side by side, with ours timed again in each (two workers at a time: four training
+    steps' scratch memory does not fit in 24 GB)."""
+    ours = start(sys.executable, "ours", case, args)
+    times = {name: [] for name in SIDES}
+    pairs = {}  # name -> our times in its rounds
     try:
-        for name, (side, env) in SIDES.items():
+        for name, (side, env) in list(SIDES.items())[1:]:
             python = sys.executable if side == "ours" else args.torch
-            procs[name] = start(python, side, case, args, env=env)
-        names = list(procs)
-        times = {name: [] for name in names}
-        for r in range(args.rounds):
-            k = r % len(names)
-            for name in names[k:] + names[:k]:
-                times[name].append(ask(procs[name]))
+            other = start(python, side, case, args, env=env)
+            pairs[name] = []
+            try:
+                for r in range(args.rounds):
+                    first, second = (ours, other) if r % 2 == 0 else (other, ours)
+                    a, b = ask(first), ask(second)
+                    ours_s, other_s = (a, b) if first is ours else (b, a)
+                    pairs[name].append(ours_s)
+                    times[name].append(other_s)
+            finally:
+                other.stdin.close()
+                other.wait()
     finally:
-        for p in procs.values():
-            p.stdin.close()
-            p.wait()
+        ours.stdin.close()
+        ours.wait()
+    times["ours"] = pairs["reference"]
+    ratio = {k: statistics.median(times[k]) / statistics.median(pairs[k]) for k in pairs}
     per_round = [ref / our for our, ref in zip(times["ours"], times["reference"], strict=True)]
     ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["reference"])
-    rate = procs["ours"].flops / ours_s / 1e9
+    rate = ours.flops / ours_s / 1e9
     return {
         "ours_gflops": rate or None,
         "gemm_gflops": gemm,
@@ -537,11 +546,15 @@ def measure(case: str, args, gemm: float) -> dict:
         "rounds": args.rounds,
         "ours_s": times["ours"],
         "reference_s": times["reference"],
+        # The swapped pair, each against ours timed in its own rounds.
         "reference_retained_median_s": statistics.median(times["reference_retained"]),
-        "ratio_both_retained": statistics.median(times["reference_retained"]) / ours_s,
+        "ratio_both_retained": ratio["reference_retained"],
         "reference_retained_s": times["reference_retained"],
+        "ours_beside_reference_retained_s": pairs["reference_retained"],
         "ours_system_malloc_median_s": statistics.median(times["ours_system_malloc"]),
+        "policy_speedup": ratio["ours_system_malloc"],
         "ours_system_malloc_s": times["ours_system_malloc"],
+        "ours_beside_system_malloc_s": pairs["ours_system_malloc"],
         "threads": args.threads,
         "device": f"CPU ({platform.processor() or platform.machine()}), {args.threads} threads",
         "quick": args.quick,
@@ -572,7 +585,8 @@ def table(rows: list[dict]) -> str:
         retained = r.get("reference_retained_median_s")
         both = f"{retained:.3f}, {r['ratio_both_retained']:.2f}x" if retained else "–"
         system = r.get("ours_system_malloc_median_s")
-        ablation = f"{system:.3f} ({system / r['ours_median_s']:.2f}x ours)" if system else "–"
+        speedup = r.get("policy_speedup") or (system / r["ours_median_s"] if system else 0)
+        ablation = f"{system:.3f} ({speedup:.2f}x ours)" if system else "–"
         lines.append(
             f"| {r['case']} | {shape(r)} | {r['ours_median_s']:.3f} "
             f"| {r['reference_median_s']:.3f} "

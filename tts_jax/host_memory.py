@@ -13,7 +13,7 @@ made of many small allocations, which glibc already recycles.
 :func:`retain_freed_memory` tells glibc to serve large requests from its heap and to keep what
 is freed there: one arena for all threads (the other arenas fall back to ``mmap`` for any
 request over their 64 MB heaps), no ``mmap`` for large blocks, and no trimming of the heap's
-free top below 2 GB. The scratch buffer is then allocated once and reused; the step above
+free top. The scratch buffer is then allocated once and reused; the step above
 touches no new page in most calls and takes 1.88 s against 2.35 s (``tools/vs_reference.py``
 runs this ablation beside every case). The costs: the process keeps its peak heap for its
 lifetime; the heap grows by another scratch buffer now and then while small allocations
@@ -37,9 +37,19 @@ import os
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
-_KEEP_BELOW = 2**31 - 1  # bytes of free heap top kept (mallopt takes an int)
+# No trimming at all: mallopt takes an int, and glibc converts it to a size_t threshold, so -1
+# is SIZE_MAX. (2**31 - 1, the largest positive int, is too small: a HiFi-GAN V1 training
+# step's scratch buffer is over 2 GB, and its heap was trimmed and refaulted every few calls.)
+_NEVER = -1
 
 ENV_DEFAULT = "TTS_JAX_SYSTEM_MALLOC"  # set to 1: leave glibc's defaults (the ablation)
+_in_effect = False
+
+
+def policy() -> str:
+    """``"retained"`` once :func:`retain_freed_memory` took effect in this process, else
+    ``"system"`` (benchmark rows record it)."""
+    return "retained" if _in_effect else "system"
 
 
 def retain_freed_memory() -> bool:
@@ -54,5 +64,7 @@ def retain_freed_memory() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _KEEP_BELOW))
-    return all(mallopt(param, value) == 1 for param, value in settings)
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER))
+    global _in_effect
+    _in_effect = all(mallopt(param, value) == 1 for param, value in settings)
+    return _in_effect

@@ -4,10 +4,11 @@ Each module of this package registers its benchmarks (one per model family, plus
 front end and the dense-matmul roofline).
 
 A benchmark is a generator registered with :func:`register`; it yields measurement dicts
-(made with :func:`timed`) and the harness stamps each with the device, JAX version, peak host
-memory and time, prints it and appends it as one JSON line to the results file. Times are
-taken after compilation (the first call, reported separately as ``compile_s``), over several
-repeats, each ending in ``block_until_ready``; ``median_s`` and ``min_s`` are reported.
+(made with :func:`timed`) and the harness stamps each with the device, JAX version, host
+allocator policy (:mod:`tts_jax.host_memory`), peak host memory and time, prints it and appends
+it as one JSON line to the results file. Times are taken after compilation (the first call,
+reported separately as ``compile_s``), over several repeats, each ending in
+``block_until_ready``; ``median_s`` and ``min_s`` are reported.
 ``--quick`` runs one repeat on small inputs (smoke tests) and still reports parameter counts.
 The same code runs on CPU and on GPU: ``jax.devices()`` decides.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from tts_jax import host_memory
 from tts_jax.errors import UserError
 
 BENCHMARKS: dict[str, Callable[..., Iterator[dict]]] = {}
@@ -98,6 +100,7 @@ def _stamp(m: dict) -> dict:
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
         "device_count": jax.device_count(),
         "jax_version": jax.__version__,
+        "host_malloc": host_memory.policy(),
         "host": platform.node(),
         "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
