@@ -1,8 +1,9 @@
 """Speed against the PyTorch reference implementations, measured side by side in one run.
 
-Two long-lived workers, ours (this package, JAX) and the reference's (PyTorch, its own
-checkout), each build the same-shaped model and inputs once, warm up (JAX compiles), then are
-asked in turn, alternating, for one timed call each round. Both see the same threads: the
+Long-lived workers, ours (this package, JAX) and the reference's (PyTorch, its own checkout),
+each build the same-shaped model and inputs once, warm up (JAX compiles), then are asked in
+turn, alternating, for one timed call each round: ours beside each of :data:`OTHERS` in turn
+(the reference as it ships, and the swapped allocator policies). All see the same threads: the
 reference gets ``torch.set_num_threads(--threads)``, and ours runs on a CPU with that many
 cores (XLA uses them all). Each case's line holds both medians, the ratio of the medians
 (reference / ours: above 1, ours is faster) and the spread of the per-round ratios.
@@ -52,7 +53,7 @@ from tts_jax.host_memory import ENV_DEFAULT, retain_freed_memory  # noqa: E402
 
 if __name__ == "__main__" and "--worker" in sys.argv:
     # tts-jax's host allocator policy, set before numpy starts its threads, unless the
-    # worker was started with $TTS_JAX_SYSTEM_MALLOC=1 (see SIDES).
+    # worker was started with $TTS_JAX_SYSTEM_MALLOC=1 (see OTHERS).
     retain_freed_memory()
 
 import numpy as np  # noqa: E402
@@ -489,12 +490,11 @@ def ceiling(args) -> float:
     return proc.flops
 
 
-# The workers of a case: (side, allocator). ``ours`` and ``reference`` run as each project
-# ships: tts-jax under its host allocator policy (its entry point sets it, see
+# The workers timed beside ours, by name: (side, environment). Ours and ``reference`` run as
+# each project ships: tts-jax under its host allocator policy (its entry point sets it, see
 # tts_jax/host_memory.py), the reference under glibc's defaults. The other two swap the
 # policies: the ratio with both under the policy, and the policy's ablation on our side.
-SIDES = {
-    "ours": ("ours", {}),
+OTHERS = {
     "reference": ("reference", {ENV_DEFAULT: "1"}),
     "reference_retained": ("reference", {}),
     "ours_system_malloc": ("ours", {ENV_DEFAULT: "1"}),
@@ -502,15 +502,15 @@ SIDES = {
 
 
 def measure(case: str, args, gemm: float) -> dict:
-    """Our worker stays up; each other worker of :data:`SIDES` in turn is up beside it for
+    """Our worker stays up; each worker of :data:`OTHERS` in turn is up beside it for
     ``rounds`` rounds of one call each, the side going first alternating. Each comparison is
     thus side by side, with ours timed again in each (two workers at a time: four training
     steps' scratch memory does not fit in 24 GB)."""
     ours = start(sys.executable, "ours", case, args)
-    times = {name: [] for name in SIDES}
+    times = {name: [] for name in OTHERS}
     pairs = {}  # name -> our times in its rounds
     try:
-        for name, (side, env) in list(SIDES.items())[1:]:
+        for name, (side, env) in OTHERS.items():
             python = sys.executable if side == "ours" else args.torch
             other = start(python, side, case, args, env=env)
             pairs[name] = []

@@ -64,21 +64,22 @@ def timed(fn: Callable, *args, repeats: int = 5) -> dict:
     }
 
 
-def timed_side_by_side(fns: dict[str, Callable], repeats: int = 3) -> dict[str, dict]:
-    """:func:`timed` for several variants of one computation, measured in one run: each is
-    compiled first, then the variants are called in turn, ``repeats`` rounds, so that a
-    machine slowing down or speeding up touches all of them alike. Each result also holds
-    ``vs_first``: the first variant's median over this one's (above 1: this one is slower)."""
+def timed_side_by_side(fns: dict[str, Callable], *args, repeats: int = 3) -> dict[str, dict]:
+    """:func:`timed` for several variants of one computation, each called as ``fn(*args)``,
+    measured in one run: each is compiled first, then the variants are called in turn,
+    ``repeats`` rounds, so that a machine slowing down or speeding up touches all of them
+    alike. Each result also holds ``vs_first``: the first variant's median over this one's
+    (above 1: this one is slower)."""
     compile_s = {}
     for name, fn in fns.items():
         t0 = time.perf_counter()
-        jax.block_until_ready(fn())
+        jax.block_until_ready(fn(*args))
         compile_s[name] = time.perf_counter() - t0
     times = {name: [] for name in fns}
     for _ in range(max(1, repeats)):
         for name, fn in fns.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(fn())
+            jax.block_until_ready(fn(*args))
             times[name].append(time.perf_counter() - t0)
     first = float(np.median(next(iter(times.values()))))
     return {

@@ -10,7 +10,6 @@ left to XLA's fusion.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import tempfile
 from pathlib import Path
@@ -131,10 +130,7 @@ def clarinet(config_spec=None, quick=False):
                 # A fresh function: jit would reuse the first variant's trace of `step`.
                 fresh = jax.jit(lambda s, b: step(s, b))  # noqa: B023 - called at once
                 variants[name] = fresh.lower(state, data).compile()
-        results = timed_side_by_side(
-            {k: functools.partial(exe, state, data) for k, exe in variants.items()},
-            repeats=1 if quick else 7,
-        )
+        results = timed_side_by_side(variants, state, data, repeats=1 if quick else 7)
         for name, res in results.items():
             yield {
                 "measure": "distillation_step",

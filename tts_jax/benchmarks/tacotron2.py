@@ -52,10 +52,7 @@ def tacotron2(config_spec=None, quick=False):
     if not quick:
         variants["per_step"] = dataclasses.replace(model, defer_lstm_kernel_grads=False)
     steps = {k: jax.jit(train_step(config, m)) for k, m in variants.items()}
-    results = timed_side_by_side(
-        {k: functools.partial(fn, state, batch) for k, fn in steps.items()},
-        repeats=1 if quick else 3,
-    )
+    results = timed_side_by_side(steps, state, batch, repeats=1 if quick else 3)
     for name, res in results.items():
         yield {
             "measure": "train_step",
