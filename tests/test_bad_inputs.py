@@ -54,6 +54,16 @@ def _train(tmp, *overrides):
     return ["train", "--config", FRAME_LM, "--workdir", str(tmp), *overrides]
 
 
+def _folders_of_wavs(tmp, synthesized: bytes):
+    """``ref/u.wav`` a real wav and ``syn/u.wav`` holding ``synthesized``'s bytes."""
+    for d in ("ref", "syn"):
+        (tmp / d).mkdir()
+    sf.write(str(tmp / "ref" / "u.wav"), np.zeros(2205, np.float32), 22050)
+    (tmp / "syn" / "u.wav").write_bytes(synthesized)
+    args = ["evaluate", "--reference-dir", str(tmp / "ref"), "--synthesized-dir"]
+    return [*args, str(tmp / "syn"), "--out", str(tmp / "ev")]
+
+
 def _file(tmp):
     path = tmp / "afile"
     path.write_text("x")
@@ -130,6 +140,30 @@ CASES = {
         lambda t: ["vocode", "--mel", _npy(t, "i.npy", np.zeros((8, 80), np.int64)), "--out", "x"],
         "holds int64 values; expected a float log-mel",
     ),
+    "vocode --mel of 0 frames": (
+        lambda t: ["vocode", "--mel", _npy(t, "z.npy", np.zeros((0, 80), np.float32)), "--out", "x"],
+        "holds shape (0, 80); expected [frames, 80] with at least one frame",
+    ),
+    "evaluate a synthesized wav of random bytes": (
+        lambda t: _folders_of_wavs(t, np.random.default_rng(0).bytes(3000)),
+        "cannot read audio file",
+    ),
+    "evaluate a synthesized wav of zero bytes": (
+        lambda t: _folders_of_wavs(t, b""),
+        "cannot read audio file",
+    ),
+    "train --workdir with an unknown scheme": (
+        lambda t: _train("ftp://host/run"),
+        "unknown storage scheme 'ftp'",
+    ),
+    "train --workdir gs:// without a bucket": (
+        lambda t: _train("gs:///run"),
+        "names no bucket",
+    ),
+    "corpus --out in a bucket": (
+        lambda t: ["corpus", "--out", "gs://b/c", "--num-utterances", "2"],
+        "must be a local path",
+    ),
     "vocode --iterations -1": (
         lambda t: ["vocode", "--mel", "m.npy", "--out", "x.wav", "--iterations", "-1"],
         "argument --iterations: expected a whole number >= 1, got -1",
@@ -190,6 +224,51 @@ def test_bad_input_is_a_clear_error(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def frame_lm_run(tmp_path_factory, corpus_dir):
+    """A 4-step tiny frame_lm workdir (trained once for the path-form cases below)."""
+    run = tmp_path_factory.mktemp("paths") / "runs" / "lm"
+    argv = _train(run, f"--config.data.path={corpus_dir}", "--config.train.num_steps=4")
+    assert main(argv) == 0
+    return run
+
+
+@pytest.mark.parametrize("form", ["relative", "./relative", "../relative", "symlink"])
+def test_a_workdir_in_any_path_form_keeps_the_refusals(form, frame_lm_run, corpus_dir, capsys):
+    """The workdir as users type it, from a directory other than the repository: a changed
+    model size is refused by name with the workdir untouched, exactly as with an absolute
+    path, and the run then resumes through the same form."""
+    import os
+
+    from tests.test_reliability import snapshot
+
+    root = frame_lm_run.parent
+    (root / "sub").mkdir(exist_ok=True)
+    link = root / "sub" / "link"
+    if not link.exists():
+        link.symlink_to(frame_lm_run)
+    cwd, typed = {
+        "relative": (root, "lm"),
+        "./relative": (root, "./lm"),
+        "../relative": (root / "sub", "../lm"),
+        "symlink": (root / "sub", "link"),
+    }[form]
+    before = snapshot(frame_lm_run)
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        data = f"--config.data.path={corpus_dir}"
+        code = main(_train(typed, data, "--config.train.num_steps=6", "--config.model.channels=24"))
+        err = capsys.readouterr().err
+        assert code == 2 and "model fields changed: channels" in err and "Traceback" not in err
+        assert snapshot(frame_lm_run) == before
+        assert main(_train(typed, data, "--config.train.num_steps=4")) == 0  # already at 4
+        assert "at step 4" in capsys.readouterr().out
+    finally:
+        os.chdir(old)
+    assert not (frame_lm_run / "damaged_checkpoints").exists()
 
 
 @pytest.mark.parametrize(

@@ -129,23 +129,26 @@ def test_objectives_are_their_definitions(objective):
     assert loss == pytest.approx(want, abs=tol)
 
 
-def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(tmp_path, corpus_dir):
+def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
+    tmp_path, corpus_dir, monkeypatch
+):
+    """The README's sweep command as a user types it: from a directory outside the repository,
+    with a relative workdir, config file and corpus path."""
     import json
     import os
 
     import soundfile as sf
 
-    from tests.conftest import REPO
     from tts_jax.cli import main
 
+    monkeypatch.chdir(tmp_path)
     work = tmp_path / "sweep"
-    spec = str(REPO / "experiments" / "clarinet_kl.py:tiny")
-    data = f"data.path={corpus_dir}"
+    data = f"data.path={os.path.relpath(corpus_dir, tmp_path)}"
     args = [
         "sweep",
-        spec,
+        "experiments/clarinet_kl.py:tiny",
         "--workdir",
-        str(work),
+        "sweep",
         "--set",
         f"teacher.{data}",
         "--set",

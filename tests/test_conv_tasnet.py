@@ -170,7 +170,7 @@ def test_output_has_the_mixture_length(t):
     assert model.apply(params, x).shape == (2, 2, t)
 
 
-def test_two_voice_mixtures_train_and_separate(tmp_path):
+def test_two_voice_mixtures_train_and_separate(tmp_path, capsys):
     import soundfile as sf
 
     from tests.conftest import REPO
@@ -250,3 +250,17 @@ def test_two_voice_mixtures_train_and_separate(tmp_path):
     item = next(i for i in test_items if i["id"] == first["id"])
     own = float(jnp.mean(CT.si_snr(item["mixture"][None], item["sources"])))
     np.testing.assert_allclose(float(first["si_snr"]) - float(first["si_snri"]), own, atol=2e-3)
+
+    # Bad input on the trained run: an unknown split, and a mixture too short to separate.
+    def error_of(argv):
+        assert main(argv) == 2
+        return capsys.readouterr().err
+
+    base = ["separate", "--workdir", str(tmp_path / "w"), "--out-dir", str(tmp_path / "bad")]
+    err = error_of([*base, "--split", "bogus"])
+    assert "no mixtures of split 'bogus'; its splits: test, train, validation" in err
+    short = tmp_path / "short.wav"
+    sf.write(str(short), np.full(1, 0.1, np.float32), 8000)
+    err = error_of([*base, "--mix", str(short)])
+    assert "a mixture of 1 sample(s) is shorter than the encoder's window" in err
+    assert not (tmp_path / "bad" / "s1.wav").exists()

@@ -1,5 +1,9 @@
-"""Training that survives (issue 16): damaged checkpoints, non-finite steps, one writer per
-workdir, a wrong workdir left untouched, and every step logged once across resumes."""
+"""Training that survives: damaged checkpoints, non-finite steps, one writer per workdir, a
+wrong workdir left untouched, and every step logged once across resumes.
+
+The guarantees are tested with relative workdirs typed from a directory other than the
+repository, as users type them (``chdir``: the ``elsewhere`` fixture); the other trainer tests
+use absolute ones."""
 
 import json
 import logging
@@ -19,6 +23,16 @@ from tts_jax.config import load_config
 from tts_jax.errors import UserError
 from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """The current directory is a fresh one outside the repository: workdirs are given
+    relative to it."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 def snapshot(workdir):
@@ -70,19 +84,19 @@ def test_a_diverging_run_stops_with_an_error_and_saves_nothing_nonfinite(tmp_pat
 
 
 def test_a_damaged_newest_checkpoint_is_moved_aside_and_the_previous_one_resumes(
-    tmp_path, corpus_dir, caplog
+    elsewhere, corpus_dir, caplog
 ):
     """Truncated array data in checkpoint 12: the rerun says so, moves it to
     damaged_checkpoints/ and resumes from 8, ending where an undisturbed run ends."""
-    straight, damaged = tmp_path / "straight", tmp_path / "damaged"
+    straight, damaged = elsewhere / "straight", elsewhere / "damaged"
     config = tiny_config(corpus_dir)
-    train_and_evaluate(config, straight)
-    train_and_evaluate(config, damaged)
+    train_and_evaluate(config, "straight")
+    train_and_evaluate(config, "./damaged")
     files = [p for p in (damaged / "checkpoints" / "12" / "state").rglob("*") if p.is_file()]
     biggest = max(files, key=lambda p: p.stat().st_size)
     biggest.write_bytes(biggest.read_bytes()[: biggest.stat().st_size // 3])
     with caplog.at_level(logging.WARNING):
-        train_and_evaluate(config, damaged)
+        train_and_evaluate(config, "damaged")
     assert "checkpoint 12 cannot be restored" in caplog.text
     assert [p.name.split(".")[0] for p in (damaged / "damaged_checkpoints").iterdir()] == ["12"]
     a, _ = final_params(straight, config)
@@ -103,35 +117,55 @@ def test_no_restorable_checkpoint_is_a_clear_error(tmp_path, corpus_dir):
         train_and_evaluate(config, tmp_path)
 
 
-def test_a_second_trainer_is_refused_and_a_stale_lock_taken_over(tmp_path, corpus_dir):
+def test_a_second_trainer_is_refused_and_a_stale_lock_taken_over(elsewhere, corpus_dir):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    lock = tmp_path / "train.lock"
+    (elsewhere / "w").mkdir()
+    lock = elsewhere / "w" / "train.lock"
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid, "since": 0}))
     config = tiny_config(corpus_dir, **{"train.num_steps": 2})
     try:
         with pytest.raises(UserError, match=f"being trained by pid {holder.pid}"):
-            train_and_evaluate(config, tmp_path)
-        assert not (tmp_path / "checkpoints").exists()
+            train_and_evaluate(config, "w")
+        assert not (elsewhere / "w" / "checkpoints").exists()
     finally:
         holder.kill()
         holder.wait()
-    state = train_and_evaluate(config, tmp_path)  # the holder is gone: its lock is stale
+    state = train_and_evaluate(config, "w")  # the holder is gone: its lock is stale
     assert int(state.step) == 2 and not lock.exists()
 
 
-def test_a_wrong_workdir_is_refused_before_anything_is_written(tmp_path, corpus_dir):
+def test_a_wrong_workdir_is_refused_before_anything_is_written(elsewhere, corpus_dir):
     config = tiny_config(corpus_dir, **{"train.num_steps": 4})
-    train_and_evaluate(config, tmp_path)
-    before = snapshot(tmp_path)
+    train_and_evaluate(config, "run")
+    before = snapshot(elsewhere / "run")
     bigger = tiny_config(corpus_dir, **{"train.num_steps": 8, "model.channels": 24})
-    with pytest.raises(UserError, match=r"other shapes.*model fields changed: channels"):
-        train_and_evaluate(bigger, tmp_path)
+    with pytest.raises(UserError, match=r"does not fit the model.*model fields changed: channels"):
+        train_and_evaluate(bigger, "run")
     other = load_config(
         str(REPO / "experiments" / "tacotron2.py") + ":tiny", [f"--config.data.path={corpus_dir}"]
     )
     with pytest.raises(UserError, match="holds a 'frame_lm' run"):
-        train_and_evaluate(other, tmp_path)
-    assert snapshot(tmp_path) == before
+        train_and_evaluate(other, "run")
+    assert snapshot(elsewhere / "run") == before
+
+
+def test_a_changed_model_whose_metadata_cannot_be_read_is_refused_not_moved_aside(
+    tmp_path, corpus_dir, caplog
+):
+    """Orbax's metadata of the newest checkpoint gone: the shape check cannot decide, the
+    restore is tried, and since the model section changed, its failure is the changed model:
+    refused by name, every checkpoint left where it was."""
+    config = tiny_config(corpus_dir, **{"train.num_steps": 4, "train.checkpoint_every": 2})
+    train_and_evaluate(config, tmp_path)
+    (tmp_path / "checkpoints" / "4" / "state" / "_METADATA").unlink()
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    bigger = tiny_config(corpus_dir, **{"train.num_steps": 8, "model.channels": 24})
+    with caplog.at_level(logging.WARNING):
+        with pytest.raises(UserError, match=r"checkpoint 4 does not fit.*changed: channels"):
+            train_and_evaluate(bigger, tmp_path)
+    assert "metadata unreadable" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert not (tmp_path / "damaged_checkpoints").exists()
 
 
 def test_metrics_torn_line_is_skipped_with_a_warning(tmp_path, caplog):

@@ -112,14 +112,25 @@ class MelConfig:
 # --------------------------------------------------------------------------------------------
 
 
+def wav_info(path: str | Path):
+    """soundfile's ``info`` of an audio file (rate, frames, channels), or a UserError naming
+    the file when it is missing or not audio soundfile can read (empty, random bytes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"audio file not found: {path}")
+    try:
+        return sf.info(str(path))
+    except RuntimeError as e:  # soundfile.LibsndfileError is one
+        raise UserError(f"cannot read audio file {path}: {e}") from None
+
+
 def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
     """Reads a wav (any format soundfile knows), mixes to mono, resamples to ``sample_rate``.
 
     Returns float32 ``[T]`` in [-1, 1].
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"audio file not found: {path}")
+    wav_info(path)
     try:
         audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except RuntimeError as e:

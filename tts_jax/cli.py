@@ -48,6 +48,7 @@ from tts_jax.eval.evaluate import (
 )
 from tts_jax.family import EvalRequest, families_with, get_family, with_role
 from tts_jax.inference import griffin_lim
+from tts_jax.paths import local_path, run_path
 from tts_jax.plotting import alignment_image, mel_image, save_png
 from tts_jax.pretrained import TTS, model_path
 from tts_jax.sweep import run_sweep
@@ -67,15 +68,39 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path_type(make, what: str):
+    """An argparse type: ``make`` (:mod:`tts_jax.paths`) turns what was typed into a path the
+    moment it is parsed, so no function below sees a relative one; its refusal is argparse's
+    usage error."""
+
+    def convert(text: str):
+        try:
+            return make(text) if make is run_path else make(text, what)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = what
+    return convert
+
+
+RUN = _path_type(run_path, "a run's path")  # local, gs:// or s3://: workdirs, exports
+LOCAL = _path_type(local_path, "a local path")  # inputs and outputs each host keeps itself
+
+
+def _data_path(text: str):
+    """``--data``: a corpus folder (made absolute) or a TFDS name such as ``tfds:ljspeech``."""
+    return text if text.startswith("tfds:") else LOCAL(text)
+
+
 def _check_out(args) -> None:
     """``--out`` must be a file path for verbs that write one file, a folder path otherwise."""
     out = getattr(args, "out", None) or getattr(args, "out_dir", None)
     kind = getattr(args, "out_kind", None)
     if not out or kind is None:
         return
-    if kind == "file" and Path(out).is_dir():
+    if kind == "file" and out.is_dir():
         raise UserError(f"--out {out} is a folder; expected a file name such as out.wav")
-    if kind == "dir" and Path(out).exists() and not Path(out).is_dir():
+    if kind == "dir" and out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; expected a folder")
 
 
@@ -173,7 +198,7 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def cmd_corpus(args) -> int:
 
-    out = Path(args.out)
+    out = args.out
     meta = out / "metadata.csv"
     if meta.is_file() and not args.force:
 
@@ -232,7 +257,7 @@ def cmd_train(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", required=True, help="experiments/NAME.py[:VARIANT]")
-    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--workdir", required=True, type=RUN, help="local, gs://... or s3://...")
     parser.add_argument(
         "--distributed",
         action="store_true",
@@ -265,7 +290,7 @@ def cmd_train(argv: list[str]) -> int:
 def cmd_synthesize(args) -> int:
     """Wavs, alignment and mel PNGs for each ``--text``; a warning for every clip that hit
     max_decoder_steps or is implausibly short for its text."""
-    path = args.workdir or str(model_path(args.model))  # default: the shipped model
+    path = args.workdir or run_path(model_path(args.model))  # default: the shipped model
     config = workdir.read_config(path)
     _, load = with_role(config.model.family, "synthesizer", f"synthesize --workdir {path}")
     synth = load(path)
@@ -279,7 +304,7 @@ def cmd_synthesize(args) -> int:
         synth.text = dataclasses.replace(synth.text, unknown=value)
     tts = TTS(synth, args.vocoder)
     speeches = tts.synthesize(list(args.text))
-    stem = Path(args.out).with_suffix("")
+    stem = args.out.with_suffix("")
     for i, sp in enumerate(speeches):
         base = stem if len(speeches) == 1 else Path(f"{stem}_{i:02d}")
         audio.save_wav(base.with_suffix(".wav"), sp.audio, tts.sample_rate)
@@ -360,7 +385,7 @@ def _load_mel(path: Path):
 
 
 def cmd_vocode(args) -> int:
-    mel_path = Path(args.mel)
+    mel_path = args.mel
     if not mel_path.is_file():
         raise UserError(f"mel file not found: {mel_path}")
     mel = _load_mel(mel_path)
@@ -371,8 +396,11 @@ def cmd_vocode(args) -> int:
     if vocoder is None:
         is_vocoder = config is not None and get_family(config.model.family).vocoder is not None
         vocoder = f"{config.model.family}:{args.workdir}" if is_vocoder else "griffin-lim"
-    if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
-        raise UserError(f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}]")
+    if mel.ndim != 2 or mel.shape[1] != cfg.n_mels or mel.shape[0] == 0:
+        raise UserError(
+            f"{mel_path} holds shape {mel.shape}; expected [frames, {cfg.n_mels}] with at least "
+            "one frame"
+        )
     if vocoder == "griffin-lim":
         wav = griffin_lim(cfg, n_iter=args.iterations)(mel)
     else:
@@ -408,13 +436,13 @@ def cmd_evaluate(args) -> int:
         ev = evaluate(args.workdir, request)
         sr = config.data.sample_rate
         title = ev.title
-        meta = {"workdir": args.workdir, "split": args.split, "vocoder": name, **ev.stats}
+        meta = {"workdir": str(args.workdir), "split": args.split, "vocoder": name, **ev.stats}
         if args.sentences:
-            meta["sentences"] = args.sentences
+            meta["sentences"] = str(args.sentences)
         for key, value in ev.stats.items():
             print(f"evaluate: {key} " + json.dumps(value))
         if ev.pairs is None:  # the family scored itself: its rows and statistics
-            out = Path(args.out)
+            out = args.out
             out.mkdir(parents=True, exist_ok=True)
             _write_rows(out / "scores.csv", ev.rows)
             (out / "eval.json").write_text(json.dumps({"title": title, "meta": meta}, indent=2))
@@ -425,7 +453,7 @@ def cmd_evaluate(args) -> int:
         if not (args.reference_dir and args.synthesized_dir):
             raise UserError("--reference-dir and --synthesized-dir go together")
         pairs = folder_pairs(args.reference_dir, args.synthesized_dir, sr)
-        title, meta = Path(args.synthesized_dir).name, {"reference_dir": args.reference_dir}
+        title, meta = Path(args.synthesized_dir).name, {"reference_dir": str(args.reference_dir)}
     elif args.data:
         if not args.reference:
             raise UserError(
@@ -440,13 +468,13 @@ def cmd_evaluate(args) -> int:
             vocoder = load_vocoder(args.reference, split.mel)
             pairs = copy_synthesis_pairs(split, args.limit, vocoder)
             title = f"{args.reference} (step {vocoder.step}) copy-synthesis"
-        meta = {"data": args.data, "split": args.split, "limit": args.limit}
+        meta = {"data": str(args.data), "split": args.split, "limit": args.limit}
     else:
         raise UserError(
             "give --workdir, --reference-dir with --synthesized-dir, or --data with --reference"
         )
     result = evaluate_pairs(pairs, sr, args.out, title, meta, save_audio=args.save_audio)
-    print((Path(args.out) / "eval.md").read_text())
+    print((args.out / "eval.md").read_text())
     print(
         f"evaluate: {result['utterances']} utterances ({result['failed']} failed) in "
         f"{result['seconds']:.0f} s -> {args.out}/eval.json"
@@ -470,7 +498,7 @@ def cmd_mixtures(args) -> int:
 
 
 def cmd_separate(args) -> int:
-    out = Path(args.out_dir)
+    out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     if args.split:  # score every mixture of a split of the run's mixtures
         evaluate = _entry(args.workdir, "evaluate", "separate --split")
@@ -502,7 +530,7 @@ def cmd_sweep(args) -> int:
         if "=" not in item or "." not in key.strip(".") or key.endswith("."):
             raise UserError(f"--set {item!r}: expected PREFIX.a.b=VALUE (e.g. student.seed=1)")
     result = run_sweep(args.spec, args.workdir, args.set)
-    print(Path(args.workdir, "report.md").read_text())
+    print((args.workdir / "report.md").read_text())
     print(f"sweep: {len(result['rows'])} runs -> {args.workdir}/report.md")
     return 0
 
@@ -522,7 +550,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("corpus", help="speak generated sentences with espeak (LJSpeech format)")
-    c.add_argument("--out", required=True)
+    c.add_argument("--out", required=True, type=LOCAL)
     c.add_argument("--num-utterances", type=_positive_int, default=2000)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument(
@@ -541,6 +569,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--extend",
+        type=LOCAL,
         metavar="CORPUS",
         help="also hold CORPUS's utterances, pinned to their splits (splits.csv), and add "
         "--num-utterances new ones (use another --seed)",
@@ -549,7 +578,9 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(out_kind="dir", func=cmd_corpus)
 
     pr = sub.add_parser("prepare", help="build the TFDS dataset of an LJSpeech-format folder")
-    pr.add_argument("--data", required=True, help="corpus folder, or tfds:ljspeech")
+    pr.add_argument(
+        "--data", required=True, type=_data_path, help="corpus folder, or tfds:ljspeech"
+    )
     pr.add_argument("--config", default=None, help="take front-end settings from this config")
     pr.set_defaults(func=cmd_prepare)
 
@@ -561,7 +592,9 @@ def _parser() -> argparse.ArgumentParser:
         "synthesize", help="text to speech (the shipped model, or a trained --workdir)"
     )
     s.add_argument(
-        "--workdir", help="a Tacotron 2 training workdir or exported model (default: --model)"
+        "--workdir",
+        type=RUN,
+        help="a Tacotron 2 training workdir or exported model (default: --model)",
     )
     s.add_argument(
         "--model",
@@ -569,7 +602,7 @@ def _parser() -> argparse.ArgumentParser:
         help="shipped model used when no --workdir is given (data/tacotron2_espeak)",
     )
     s.add_argument("--text", action="append", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, type=LOCAL)
     s.add_argument(
         "--vocoder",
         default=None,
@@ -581,8 +614,8 @@ def _parser() -> argparse.ArgumentParser:
     x = sub.add_parser(
         "export", help="a Tacotron 2 workdir's newest checkpoint as a small exported model"
     )
-    x.add_argument("--workdir", required=True)
-    x.add_argument("--out", required=True)
+    x.add_argument("--workdir", required=True, type=RUN)
+    x.add_argument("--out", required=True, type=RUN)
     x.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     x.set_defaults(out_kind="dir", func=cmd_export)
 
@@ -593,20 +626,23 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("family", help="the model family, e.g. hifigan")
     im.add_argument(
         "--checkpoint",
+        type=LOCAL,
         action="append",
         required=True,
         help="a torch.save file, repeatable (hifigan: g_XXXXXXXX and optionally do_XXXXXXXX; "
         "tacotron2: one checkpoint)",
     )
     im.add_argument(
-        "--config", help="the reference's config file (hifigan: config_vN.json; tacotron2: none)"
+        "--config",
+        type=LOCAL,
+        help="the reference's config file (hifigan: config_vN.json; tacotron2: none)",
     )
-    im.add_argument("--out", required=True, help="the workdir to write")
+    im.add_argument("--out", required=True, type=RUN, help="the workdir to write")
     im.set_defaults(out_kind="dir", func=cmd_import)
 
     g = sub.add_parser("gta", help="export ground-truth-aligned mels (Tacotron 2)")
-    g.add_argument("--workdir", required=True)
-    g.add_argument("--out", required=True)
+    g.add_argument("--workdir", required=True, type=RUN)
+    g.add_argument("--out", required=True, type=LOCAL)
     g.add_argument("--split", default="train")
     g.add_argument("--batch-size", type=_positive_int, default=16)
     g.add_argument(
@@ -618,10 +654,11 @@ def _parser() -> argparse.ArgumentParser:
     g.set_defaults(out_kind="dir", func=cmd_gta)
 
     v = sub.add_parser("vocode", help="mel (.npy, [frames, n_mels]) to waveform")
-    v.add_argument("--mel", required=True)
-    v.add_argument("--out", required=True)
+    v.add_argument("--mel", required=True, type=LOCAL)
+    v.add_argument("--out", required=True, type=LOCAL)
     v.add_argument(
         "--workdir",
+        type=RUN,
         default=None,
         help="a vocoder run (used as the vocoder) or any run (its front-end settings)",
     )
@@ -632,16 +669,18 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
     e.add_argument(
         "--workdir",
+        type=RUN,
         help="synthesize --split (or --sentences) with this run's or exported model, score it",
     )
     e.add_argument(
         "--sentences",
+        type=LOCAL,
         help="with --workdir: a text file of sentences (one a line) scored against espeak "
         "speaking them, instead of a corpus split (e.g. data/heldout_sentences.txt)",
     )
-    e.add_argument("--reference-dir")
-    e.add_argument("--synthesized-dir")
-    e.add_argument("--data", help="corpus folder, for --reference griffin-lim")
+    e.add_argument("--reference-dir", type=LOCAL)
+    e.add_argument("--synthesized-dir", type=LOCAL)
+    e.add_argument("--data", type=_data_path, help="corpus folder, for --reference griffin-lim")
     e.add_argument(
         "--reference",
         default=None,
@@ -654,12 +693,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive_int, default=50)
     e.add_argument("--sample-rate", type=_positive_int, default=22050)
     e.add_argument("--save-audio", type=int, default=0, help="keep this many synthesized wavs")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", required=True, type=LOCAL)
     e.set_defaults(out_kind="dir", func=cmd_evaluate)
 
     mx = sub.add_parser("mixtures", help="two-voice mixtures of a multi-voice corpus")
-    mx.add_argument("--corpus", required=True)
-    mx.add_argument("--out", required=True)
+    mx.add_argument("--corpus", required=True, type=LOCAL)
+    mx.add_argument("--out", required=True, type=LOCAL)
     mx.add_argument("--sample-rate", type=_positive_int, default=8000)
     mx.add_argument("--per-utterance", type=_positive_int, default=1, help="mixtures per utterance")
     mx.add_argument("--max-gain-db", type=float, default=5.0, help="relative level in ±dB")
@@ -677,11 +716,11 @@ def _parser() -> argparse.ArgumentParser:
         "separate",
         help="separate a mixture (--mix) or score a split of the run's mixtures (--split)",
     )
-    sp.add_argument("--workdir", required=True)
+    sp.add_argument("--workdir", required=True, type=RUN)
     what = sp.add_mutually_exclusive_group(required=True)
-    what.add_argument("--mix", help="a mixture .wav: writes s1.wav, s2.wav, ...")
+    what.add_argument("--mix", type=LOCAL, help="a mixture .wav: writes s1.wav, s2.wav, ...")
     what.add_argument("--split", help="e.g. test: SI-SNR and SI-SNRi of every mixture (si_snr.csv)")
-    sp.add_argument("--out-dir", required=True)
+    sp.add_argument("--out-dir", required=True, type=LOCAL)
     sp.set_defaults(out_kind="dir", func=cmd_separate)
 
     sw = sub.add_parser(
@@ -690,7 +729,7 @@ def _parser() -> argparse.ArgumentParser:
         "ablation, Tacotron 2 distillation)",
     )
     sw.add_argument("spec", help="FILE.py[:VARIANT] defining get_sweep(variant)")
-    sw.add_argument("--workdir", required=True)
+    sw.add_argument("--workdir", required=True, type=RUN, help="local, gs://... or s3://...")
     sw.add_argument(
         "--set",
         action="append",

@@ -16,6 +16,7 @@ from absl import flags
 from ml_collections import ConfigDict, config_dict, config_flags
 
 from tts_jax.errors import UserError
+from tts_jax.paths import resolve_config_paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +165,8 @@ def load_config(spec: str, overrides: list[str] = ()):
     """``FILE.py[:VARIANT]`` plus ``--config.a.b=value`` overrides -> a locked ConfigDict.
 
     Uses ml_collections' own config-file flag, so overrides are type-checked against the
-    config's fields.
+    config's fields. Path fields (:func:`tts_jax.paths.resolve_config_paths`) come back
+    absolute, resolved against the current directory.
     """
     spec = resolve_config_path(spec)
     path = spec.split(":", 1)[0]
@@ -176,7 +178,7 @@ def load_config(spec: str, overrides: list[str] = ()):
             "config", None, "experiment config", flag_values=fv, sys_argv=argv
         )
         fv(argv)
-        return fv.config
+        config = fv.config
     except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as e:
         reason = _plain_message(e)
         if "invalid literal" in reason or "could not convert" in reason:  # a value of bad type
@@ -191,6 +193,8 @@ def load_config(spec: str, overrides: list[str] = ()):
         raise UserError(
             f"config file {path}{where} cannot be run: {type(e).__name__}: {reason}"
         ) from None
+    resolve_config_paths(config)
+    return config
 
 
 def _plain_message(e: Exception) -> str:

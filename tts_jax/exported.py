@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -21,6 +20,7 @@ from flax import serialization
 from ml_collections import ConfigDict
 
 from tts_jax.errors import UserError
+from tts_jax.paths import resolve_config_paths, run_path, write_whole
 
 VARIABLES = "variables.msgpack"
 DTYPES = ("float32", "float16")
@@ -34,19 +34,20 @@ def same_shapes(got, want) -> bool:
 
 
 def is_exported(path) -> bool:
-    return (Path(path) / VARIABLES).is_file() and (Path(path) / "model.json").is_file()
+    path = run_path(path)
+    return (path / VARIABLES).is_file() and (path / "model.json").is_file()
 
 
 def sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(run_path(path).read_bytes()).hexdigest()
 
 
 def write(out_dir, config: ConfigDict, variables: dict, step: int, dtype: str, source: str):
-    """Writes the three files (atomically each: temporary name, then rename); returns model.json's
-    content."""
+    """Writes the three files (each whole: :func:`tts_jax.paths.write_whole`); returns
+    model.json's content."""
     if dtype not in DTYPES:
         raise UserError(f"export dtype must be one of {DTYPES}, got {dtype!r}")
-    out = Path(out_dir)
+    out = run_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     host = jax.tree.map(lambda x: np.asarray(x).astype(dtype), jax.device_get(variables))
     blob = serialization.msgpack_serialize(host)
@@ -63,9 +64,7 @@ def write(out_dir, config: ConfigDict, variables: dict, step: int, dtype: str, s
         ("config.json", json.dumps(config.to_dict(), indent=1).encode()),
         ("model.json", json.dumps(meta, indent=1).encode()),
     ):
-        tmp = out / f".{name}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(out / name)
+        write_whole(out / name, data)
     return meta
 
 
@@ -76,7 +75,7 @@ def read(path, target_fn) -> tuple[ConfigDict, dict, dict]:
     the family's init); a file whose arrays differ from them is refused, as is one whose
     sha256 is not the one recorded at export.
     """
-    path = Path(path)
+    path = run_path(path)
     if not is_exported(path):
         raise UserError(f"{path} is not an exported model: {VARIABLES} and model.json expected")
     meta = json.loads((path / "model.json").read_text())
@@ -88,6 +87,7 @@ def read(path, target_fn) -> tuple[ConfigDict, dict, dict]:
             f"{meta.get('sha256')}"
         )
     config = ConfigDict(json.loads((path / "config.json").read_text()))
+    resolve_config_paths(config)
     variables = serialization.msgpack_restore(blob)
     expected = target_fn(config)
     if not same_shapes(variables, expected):

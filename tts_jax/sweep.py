@@ -22,6 +22,7 @@ import numpy as np
 from tts_jax.config import resolve_config_path
 from tts_jax.data.inputs import corpus_from_config
 from tts_jax.errors import UserError
+from tts_jax.paths import run_path
 from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
 from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics
@@ -47,7 +48,7 @@ def run_sweep(spec: str, workdir, overrides=()) -> dict:
     runner = sweep.get("runner")
     if runner is None:
         raise UserError(f"{spec}: get_sweep names no runner (its dict's 'runner')")
-    workdir = Path(workdir)
+    workdir = run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     return runner(sweep, spec, workdir, list(overrides))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from tts_jax import audio
 from tts_jax.errors import UserError
 from tts_jax.family import families_with, family_names, with_role
 from tts_jax.inference import griffin_lim
+from tts_jax.paths import run_path
 
 
 def kinds() -> list[str]:
@@ -36,7 +36,8 @@ def load_vocoder(spec: str, mel_cfg: audio.MelConfig) -> Callable[[np.ndarray], 
     if not path or name not in family_names():
         raise UserError(f"--vocoder {spec!r}: expected one of {', '.join(kinds())}")
     _, load = with_role(name, "vocoder", f"--vocoder {spec!r}")
-    if not Path(path).is_dir():
+    path = run_path(path)
+    if not path.is_dir():
         raise UserError(f"--vocoder {spec!r}: {path} is not a folder")
     vocoder = load(path)
     if dataclasses.replace(vocoder.mel, framing=mel_cfg.framing) != mel_cfg:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+import os
 
 import jax
 import numpy as np
@@ -26,16 +26,18 @@ from ml_collections import ConfigDict
 from tts_jax import exported
 from tts_jax.errors import UserError
 from tts_jax.family import Family, get_family
+from tts_jax.paths import Path, resolve_config_paths, run_path, write_whole
 
 CONFIG = "config.json"
 
 log = logging.getLogger(__name__)
 
 
-def read_config(path: str | Path, family: str | None = None) -> ConfigDict:
+def read_config(path: str | os.PathLike, family: str | None = None) -> ConfigDict:
     """The resolved config saved in a training workdir or an exported model, checked to be of
-    ``family`` when one is given."""
-    file = Path(path) / CONFIG
+    ``family`` when one is given. Its path fields come back absolute (a config saved with
+    relative ones meant them against the current directory)."""
+    file = run_path(path) / CONFIG
     if not file.is_file():
         raise UserError(f"{path} is not a training workdir or exported model: {file} is missing")
     try:
@@ -44,6 +46,7 @@ def read_config(path: str | Path, family: str | None = None) -> ConfigDict:
         raise UserError(f"{file} is not valid JSON ({e})") from None
     if family is not None and config.model.family != family:
         raise UserError(f"{path} holds a {config.model.family!r} model, not {family}")
+    resolve_config_paths(config)
     return config
 
 
@@ -57,9 +60,7 @@ def save_config(config: ConfigDict, workdir: Path) -> None:
         if changed:
             log.warning("config differs from the one saved in %s: %s", workdir, ", ".join(changed))
     if jax.process_index() == 0:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(new, indent=2, sort_keys=True))
-        tmp.replace(path)
+        write_whole(path, json.dumps(new, indent=2, sort_keys=True))
 
 
 def config_diff(a, b, prefix=""):
@@ -71,19 +72,33 @@ def config_diff(a, b, prefix=""):
 
 
 def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
+    """Orbax's manager of ``workdir/checkpoints`` (keep-N, asynchronous saves); the path is
+    made absolute here too, as orbax misreads relative ones."""
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=True
     )
     return ocp.CheckpointManager(
-        (workdir / "checkpoints").absolute(), options=options, item_names=("state", "data")
+        run_path(workdir) / "checkpoints", options=options, item_names=("state", "data")
     )
+
+
+class UnreadableMetadata(Exception):
+    """A checkpoint whose array metadata cannot be read (damaged, or written by something
+    else): whether it restores is for a restore to tell."""
 
 
 def checkpoint_arrays(workdir: Path, step: int):
     """The tree of array metadata (shape, dtype) that checkpoint ``step`` holds, read from
-    disk without restoring anything."""
-    meta = ocp.StandardCheckpointer().metadata(workdir / "checkpoints" / str(step) / "state")
-    return getattr(meta, "item_metadata", meta).tree
+    disk without restoring anything; :class:`UnreadableMetadata` when it cannot be read."""
+    where = run_path(workdir) / "checkpoints" / str(step) / "state"
+    try:
+        meta = ocp.StandardCheckpointer().metadata(where)
+    except Exception as e:  # noqa: BLE001 - orbax raises many kinds for a damaged checkpoint
+        raise UnreadableMetadata(f"{where}: {type(e).__name__}: {e}") from e
+    tree = getattr(getattr(meta, "item_metadata", meta), "tree", None)
+    if tree is None:
+        raise UnreadableMetadata(f"{where}: orbax found no array metadata there")
+    return tree
 
 
 def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = None):
@@ -99,11 +114,11 @@ def restore_state(mgr: ocp.CheckpointManager, target_state, step: int | None = N
     return restored.state, restored.data
 
 
-def write(path: str | Path, config: ConfigDict, state, step: int) -> None:
+def write(path: str | os.PathLike, config: ConfigDict, state, step: int) -> None:
     """A new training workdir holding ``state`` as checkpoint ``step`` and ``config``, as the
     trainer would have written it (an imported model); its data position is the start. The
     config is written last: a folder left by a failure is not mistaken for a workdir."""
-    path = Path(path)
+    path = run_path(path)
     if (path / CONFIG).exists() or (path / "checkpoints").exists():
         raise UserError(f"{path} already holds a training run; give a new folder")
     path.mkdir(parents=True, exist_ok=True)
@@ -125,7 +140,9 @@ def _on_first_device(shapes):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)
 
 
-def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None = None, step=None):
+def restore(
+    path: str | os.PathLike, family: Family | str, *, config: ConfigDict | None = None, step=None
+):
     """The train state in a training workdir's checkpoint, the newest unless ``step`` is given
     (synthesis, export, scoring a run over its checkpoints). ``family``: the Family or its name;
     ``config``: the saved one unless given."""
@@ -136,7 +153,7 @@ def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None
     target = _on_first_device(
         jax.eval_shape(lambda: family.init_state(config, jax.random.PRNGKey(0), batch))
     )
-    mgr = checkpoint_manager(Path(path), 1)
+    mgr = checkpoint_manager(run_path(path), 1)
     try:
         if mgr.latest_step() is None:
             raise UserError(f"{path} has no checkpoint yet (train it first)")
@@ -148,18 +165,22 @@ def restore(path: str | Path, family: Family | str, *, config: ConfigDict | None
     return state
 
 
-def restore_raw(path: str | Path, step: int | None = None) -> dict:
+def restore_raw(path: str | os.PathLike, step: int | None = None) -> dict:
     """A checkpoint's train state as nested dicts of host numpy arrays (the newest unless
     ``step``), read without building the model: so it can run while another model's init is
     being traced (a student loading its frozen teacher), and on any mesh (a checkpoint saved
     on 4 devices reads on 1)."""
-    path = Path(path)
+    path = run_path(path)
     mgr = checkpoint_manager(path, 1)
     try:
         step = mgr.latest_step() if step is None else step
         if step is None:
             raise UserError(f"{path} has no checkpoint yet (train it first)")
-        target = _on_first_device(checkpoint_arrays(path, step))
+        try:
+            arrays = checkpoint_arrays(path, step)
+        except UnreadableMetadata as e:
+            raise UserError(f"checkpoint {step} of {path} cannot be read ({e})") from None
+        target = _on_first_device(arrays)
         with jax.ensure_compile_time_eval():
             restored = mgr.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
@@ -169,12 +190,12 @@ def restore_raw(path: str | Path, step: int | None = None) -> dict:
     return jax.tree.map(np.asarray, restored.state)
 
 
-def restore_params(path: str | Path) -> dict:
+def restore_params(path: str | os.PathLike) -> dict:
     """The newest checkpoint's ``params`` (:func:`restore_raw`)."""
     return restore_raw(path)["params"]
 
 
-def load_variables(path: str | Path, family: Family | str, step: int | None = None):
+def load_variables(path: str | os.PathLike, family: Family | str, step: int | None = None):
     """``(config, {"params", ...model_state}, step)`` of an exported model or of a training
     workdir's checkpoint (the newest unless ``step``), for families whose state is a
     :class:`tts_jax.train.state.TrainState`."""

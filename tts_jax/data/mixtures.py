@@ -35,6 +35,18 @@ def _voices(corpus: Path) -> dict[str, str]:
     return read_speakers(corpus)
 
 
+def split_index(root, split: str) -> Path:
+    """``ROOT/SPLIT/index.csv`` of a folder of mixtures, or a UserError naming the splits it
+    has."""
+    index = Path(root) / split / "index.csv"
+    if not index.is_file():
+        have = sorted(p.parent.name for p in Path(root).glob("*/index.csv"))
+        raise UserError(
+            f"{root} has no mixtures of split {split!r}; its splits: {', '.join(have) or 'none'}"
+        )
+    return index
+
+
 def voice_pairs(root, split: str) -> dict[str, str]:
     """Mixture id -> "voice1 / voice2" (sorted) for a split, read from the source corpus's
     speakers.csv; empty when that corpus is no longer where the mixtures were built from."""
@@ -43,7 +55,7 @@ def voice_pairs(root, split: str) -> dict[str, str]:
     if not (corpus / "speakers.csv").is_file():
         return {}
     voices = _voices(corpus)
-    with open(Path(root) / split / "index.csv") as f:
+    with open(split_index(root, split)) as f:
         return {
             r["id"]: " / ".join(sorted((voices[r["s1"]], voices[r["s2"]])))
             for r in csv.DictReader(f)
@@ -122,10 +134,7 @@ def load_split(root, split: str) -> list[dict]:
     """Every mixture of a split in memory: ``[{"id", "mixture" [T], "sources" [2, T]}]``."""
     sr = sample_rate_of(root)
     d = Path(root) / split
-    index = d / "index.csv"
-    if not index.is_file():
-        raise UserError(f"{d} has no mixtures (split {split!r} is empty)")
-    with open(index) as f:
+    with open(split_index(root, split)) as f:
         rows = list(csv.DictReader(f))
     out = []
     for r in rows:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from tts_jax import audio
 from tts_jax.errors import UserError
@@ -46,7 +45,7 @@ def folder_pairs(reference_dir, synthesized_dir, sample_rate: int) -> Iterator[t
     noted = set()
     for name in names:
         for d in (ref_dir, syn_dir):
-            rate = sf.info(str(d / name)).samplerate
+            rate = audio.wav_info(d / name).samplerate
             if rate != sample_rate and (d, rate) not in noted:
                 noted.add((d, rate))
                 print(f"evaluate: {d / name} is at {rate} Hz: resampled to {sample_rate} Hz")

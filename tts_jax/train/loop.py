@@ -27,7 +27,6 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -38,9 +37,11 @@ from tqdm.auto import tqdm
 
 from tts_jax.errors import UserError
 from tts_jax.family import Family, get_family
+from tts_jax.paths import Path, run_path
 from tts_jax.train import mesh as mesh_lib
 from tts_jax.train.summary import SummaryWriter
 from tts_jax.workdir import (
+    UnreadableMetadata,
     checkpoint_arrays,
     checkpoint_manager,
     config_diff,
@@ -173,14 +174,34 @@ def check_workdir(config: ConfigDict, workdir: Path) -> None:
         )
 
 
+def model_fields_changed(config: ConfigDict, workdir: Path) -> list[str]:
+    """The ``config.model`` fields whose values differ from those saved in
+    ``workdir/config.json`` (none when nothing is saved)."""
+    path = workdir / "config.json"
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text()).get("model", {})
+    return sorted(config_diff(old, json.loads(config.model.to_json_best_effort())))
+
+
+def _refuse_changed_model(workdir: Path, step: int, fields: list[str], why: str):
+    return UserError(
+        f"{workdir}'s checkpoint {step} does not fit the model this config builds (model "
+        f"fields changed: {', '.join(fields)}; {why}); nothing in the workdir was changed: "
+        "train it with its saved config, or give another --workdir"
+    )
+
+
 def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target_state) -> None:
     """Raises a UserError naming the differing model fields when checkpoint ``step`` was
     written by a model of other shapes than ``target_state`` and the saved config's model
     section differs from ``config``'s (a changed model size). Other shapes under an unchanged
-    model section mean a damaged checkpoint: left to :func:`restore_newest_good`."""
+    model section mean a damaged checkpoint: left to :func:`restore_newest_good`. Metadata that
+    cannot be read decides nothing here: the restore tries the checkpoint and tells."""
     try:
         saved = _shapes(checkpoint_arrays(workdir, step))
-    except Exception:  # noqa: BLE001 - unreadable metadata: a damaged checkpoint, not a mismatch
+    except UnreadableMetadata as e:
+        log.warning("checkpoint %d: metadata unreadable (%s); trying to restore it", step, e)
         return
     wanted = _shapes(target_state)
     if saved == wanted:
@@ -188,27 +209,21 @@ def check_checkpoint_shapes(config: ConfigDict, workdir: Path, step: int, target
     differ = sorted(set(saved) ^ set(wanted)) + sorted(
         k for k in set(saved) & set(wanted) if saved[k] != wanted[k]
     )
-    fields = []
-    path = workdir / "config.json"
-    if path.is_file():
-        old = json.loads(path.read_text()).get("model", {})
-        fields = sorted(config_diff(old, json.loads(config.model.to_json_best_effort())))
+    fields = model_fields_changed(config, workdir)
     if not fields:  # same model, other shapes on disk: damage, which the fallback handles
         return
-    raise UserError(
-        f"{workdir}'s checkpoint {step} holds a model of other shapes than this config builds "
-        f"(model fields changed: {', '.join(fields)}; arrays differing: "
-        f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}); train it with its "
-        "saved config, or give another --workdir"
-    )
+    arrays = f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}"
+    raise _refuse_changed_model(workdir, step, fields, f"arrays differing: {arrays}")
 
 
-def restore_newest_good(workdir: Path, mgr, target_state, keep: int):
+def restore_newest_good(workdir: Path, mgr, target_state, keep: int, changed: list[str] = ()):
     """``(manager, state, data position)`` from the newest checkpoint that restores.
 
     A checkpoint that fails (truncated, overwritten or missing array data) is reported in one
     line and moved aside to ``workdir/damaged_checkpoints/`` (never deleted); the next older
-    one is tried. When none restores, the error lists each with its reason.
+    one is tried. When none restores, the error lists each with its reason. ``changed``: the
+    model fields this run changed from the saved config; with any, a failing restore is taken
+    for the changed model, not for damage, and refused by name with nothing moved.
     """
     failures = []
     while (step := mgr.latest_step()) is not None:
@@ -217,11 +232,16 @@ def restore_newest_good(workdir: Path, mgr, target_state, keep: int):
             return mgr, state, position
         except Exception as e:  # noqa: BLE001 - any failure to read means a damaged checkpoint
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            if changed:
+                mgr.close()
+                raise _refuse_changed_model(
+                    workdir, step, list(changed), f"its restore failed: {reason}"
+                ) from None
             failures.append(f"step {step} ({reason})")
             mgr.close()
             if jax.process_index() == 0:
                 aside = workdir / "damaged_checkpoints" / f"{step}.{int(time.time())}"
-                aside.parent.mkdir(exist_ok=True)
+                aside.parent.mkdir(parents=True, exist_ok=True)
                 (workdir / "checkpoints" / str(step)).rename(aside)
                 log.warning(
                     "checkpoint %d cannot be restored (%s); moved to %s", step, reason, aside
@@ -245,9 +265,12 @@ def _mean_metrics(rows: list[dict]) -> dict:
     return {k: float(np.sum([float(r[k]) for r in rows] * weights) / weights.sum()) for k in keys}
 
 
-def train_and_evaluate(config: ConfigDict, workdir: str | Path, family: Family | None = None):
-    """Trains ``config`` in ``workdir`` up to ``config.train.num_steps``; returns the state."""
-    workdir = Path(workdir)
+def train_and_evaluate(
+    config: ConfigDict, workdir: str | os.PathLike, family: Family | None = None
+):
+    """Trains ``config`` in ``workdir`` up to ``config.train.num_steps``; returns the state.
+    ``workdir``: local (made absolute here if it is not), ``gs://`` or ``s3://``."""
+    workdir = run_path(workdir)
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir} is a file; give a directory")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +315,10 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
     mgr = checkpoint_manager(workdir, tc.keep_checkpoints)
     if mgr.latest_step() is not None:
         check_checkpoint_shapes(config, workdir, mgr.latest_step(), state)
-        mgr, state, position = restore_newest_good(workdir, mgr, state, tc.keep_checkpoints)
+        changed = model_fields_changed(config, workdir)
+        mgr, state, position = restore_newest_good(
+            workdir, mgr, state, tc.keep_checkpoints, changed
+        )
         if position is not None:
             data.train.set_state(position)
             _say(is_main, f"resumed from step {int(state.step)} (data position {position})")

@@ -12,7 +12,7 @@ from tts_jax.data.mixtures import load_split, sample_rate_of, voice_pairs
 from tts_jax.errors import UserError
 from tts_jax.eval.metrics import summarize
 from tts_jax.family import EvalRequest, Evaluation
-from tts_jax.models.conv_tasnet.model import build_model, si_snr_improvement
+from tts_jax.models.conv_tasnet.model import ConvTasNetConfig, build_model, si_snr_improvement
 
 
 class TrainedSeparator:
@@ -34,6 +34,12 @@ class TrainedSeparator:
         if mixture.ndim != 1:
             raise UserError(f"mixture of shape {mixture.shape}; expected one channel [samples]")
         n, sr = len(mixture), self.sample_rate
+        window = ConvTasNetConfig.from_config(self.config.model).filter_length
+        if n < window:
+            raise UserError(
+                f"a mixture of {n} sample(s) is shorter than the encoder's window of {window} "
+                f"samples ({1000 * window / sr:.1f} ms at {sr} Hz): nothing to separate"
+            )
         padded = np.zeros(-(-n // sr) * sr, np.float32)
         padded[:n] = mixture
         return np.asarray(self._apply({"params": self._params}, padded[None]))[0, :, :n]

@@ -1,0 +1,96 @@
+"""Where a path becomes a path: the one path type of run files, and the place it is made.
+
+Every path a command takes (``--workdir``, ``--out``, a teacher's workdir, a sweep's workdir)
+is turned into a :class:`etils.epath.Path` once, where it enters (:func:`run_path`): a local
+path is made absolute against the directory the command was typed in, and ``gs://`` or
+``s3://`` stays as it is. Everything below the command line takes that path and never looks at
+the process's working directory again, so orbax, tensorstore and TFDS never see a relative
+path (orbax reads no checkpoint metadata from one).
+
+Inputs that every host keeps its own copy of (a corpus, a mel folder, a wav to score) stay
+local files: :func:`local_path` makes them absolute and refuses an object-store URL by name.
+
+A config field holds a path when its name is ``path`` or ``mixtures`` or ends in ``_dir`` or
+``_workdir`` (``data.path``, ``data.mel_dir``, ``data.mixtures``, ``model.teacher_workdir``);
+:func:`resolve_config_paths`
+resolves those as configs enter (``tts_jax.config.load_config``, ``tts_jax.workdir.read_config``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from etils import epath
+
+from tts_jax.errors import UserError
+
+OBJECT_STORES = ("gs://", "s3://")
+Path = epath.Path  # the path type of run files (local, gs:// or s3://)
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an object in a bucket (``gs://``, ``s3://``)."""
+    return os.fspath(path).startswith(OBJECT_STORES)
+
+
+def run_path(path: str | os.PathLike) -> epath.Path:
+    """A run file's path as it enters: absolute when local (against the current directory,
+    ``~`` expanded; symlinks kept as typed), an object-store URL as it is."""
+    text = os.fspath(path)
+    if not text:
+        raise UserError("an empty path was given; expected a folder such as runs/NAME")
+    if is_remote(text):
+        scheme, _, rest = text.partition("://")
+        if not rest.split("/", 1)[0]:
+            raise UserError(f"{text} names no bucket; expected {scheme}://BUCKET/PATH")
+        return epath.Path(text)
+    if "://" in text:
+        raise UserError(
+            f"{text}: unknown storage scheme {text.split('://')[0]!r}; a run's path is local, "
+            "gs://BUCKET/... or s3://BUCKET/..."
+        )
+    return epath.Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def local_path(path: str | os.PathLike, what: str = "this input") -> epath.Path:
+    """An absolute local path for an input each host keeps its own copy of (a corpus, mels,
+    audio); an object-store URL is refused, naming ``what``."""
+    if is_remote(path):
+        raise UserError(
+            f"{what} {os.fspath(path)} must be a local path: corpora, mel folders and audio "
+            "inputs are read from each host's own disk (copy it there first)"
+        )
+    return run_path(path)
+
+
+def is_path_field(name: str) -> bool:
+    """Whether a config field of this name holds a path (the naming rule above)."""
+    return name in ("path", "mixtures") or name.endswith(("_dir", "_workdir"))
+
+
+def resolve_config_paths(config) -> None:
+    """Makes every path field of a ConfigDict absolute in place (run paths for workdirs, local
+    paths for data). Empty fields, unset placeholders and ``tfds:NAME`` datasets stay."""
+    for key in list(config.keys()):
+        value = config[key]
+        if hasattr(value, "keys"):
+            resolve_config_paths(value)
+        elif is_path_field(key) and isinstance(value, str) and value:
+            if value.startswith("tfds:"):
+                continue
+            if key.endswith("_workdir"):
+                config[key] = os.fspath(run_path(value))
+            else:
+                config[key] = os.fspath(local_path(value, f"config field {key}"))
+
+
+def write_whole(path: epath.Path, data: str | bytes) -> None:
+    """Writes a whole file so that a reader sees the old content or the new, never a part:
+    locally a temporary file renamed over it; in a bucket one upload, which the store makes
+    visible at once (an object store cannot rename atomically, and needs not here)."""
+    if is_remote(path):
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    tmp.replace(path)
