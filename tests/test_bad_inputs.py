@@ -141,7 +141,13 @@ CASES = {
         "holds int64 values; expected a float log-mel",
     ),
     "vocode --mel of 0 frames": (
-        lambda t: ["vocode", "--mel", _npy(t, "z.npy", np.zeros((0, 80), np.float32)), "--out", "x"],
+        lambda t: [
+            "vocode",
+            "--mel",
+            _npy(t, "z.npy", np.zeros((0, 80), np.float32)),
+            "--out",
+            "o",
+        ],
         "holds shape (0, 80); expected [frames, 80] with at least one frame",
     ),
     "evaluate a synthesized wav of random bytes": (
