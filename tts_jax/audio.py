@@ -32,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from tts_jax.errors import UserError
+from tts_jax.paths import is_remote, run_path, write_bytes_via
 
 # Added under the square root of |STFT|^2 so that the magnitude has a finite gradient at exact
 # zeros (digital silence). 1e-18 moves a magnitude by at most 1e-9, far below the 1e-5 log floor.
@@ -146,8 +147,14 @@ def save_wav(path: str | Path, audio, sample_rate: int) -> None:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise UserError(f"save_wav expects a mono waveform [T], got shape {audio.shape}")
+    clipped = np.clip(audio, -1.0, 1.0)
+    if is_remote(path):  # a sweep's samples in a bucket: written whole
+        write_bytes_via(
+            run_path(path), lambda f: sf.write(f, clipped, sample_rate, "PCM_16", format="WAV")
+        )
+        return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    sf.write(str(path), clipped, sample_rate, subtype="PCM_16")
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

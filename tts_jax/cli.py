@@ -107,6 +107,10 @@ def _check_out(args) -> None:
 def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # gcsfs logs every retry it gives up on with a traceback; the error it raises is reported
+    # in one line (tts_jax.paths.check_bucket, the trainer).
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
+    logging.getLogger("google.auth").setLevel(logging.ERROR)  # it tries each source in turn
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     tfds.disable_progress_bar()
 

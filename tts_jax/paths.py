@@ -18,6 +18,7 @@ resolves those as configs enter (``tts_jax.config.load_config``, ``tts_jax.workd
 
 from __future__ import annotations
 
+import io
 import os
 
 from etils import epath
@@ -94,3 +95,88 @@ def write_whole(path: epath.Path, data: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     tmp.replace(path)
+
+
+def write_bytes_via(path: epath.Path, write) -> None:
+    """Runs ``write(file)`` (a writer that wants a file object: ``np.savez``, soundfile,
+    matplotlib) into memory and writes the result whole to ``path``."""
+    buffer = io.BytesIO()
+    write(buffer)
+    write_whole(path, buffer.getvalue())
+
+
+def move_tree(src: epath.Path, dst: epath.Path) -> None:
+    """Moves a folder (a damaged checkpoint set aside). Locally a rename; in a bucket, where
+    a folder is a name prefix, every object is copied, then the originals deleted, so an
+    interrupted move leaves a copy, never a loss."""
+    if not is_remote(src):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dst)
+        return
+    fs = _filesystem(src)
+    fs.invalidate_cache()  # objects written by others (tensorstore, another host) are listed
+    source, target = os.fspath(src), os.fspath(dst)
+    names = [n for n in fs.find(source) if not n.endswith("/")]
+    prefix = source.split("://", 1)[1]
+    for name in names:
+        fs.copy(name, target + name[len(prefix) :])
+    fs.rm(names)
+    fs.invalidate_cache()  # no listing may still show the moved folder
+
+
+def _filesystem(path):
+    """The fsspec filesystem of a bucket URL (gcsfs for gs://, s3fs for s3://): the very
+    instance epath uses for it (one listing cache), reached for the operations epath does not
+    have (create-only writes, moving a prefix)."""
+    from etils.epath import backend
+
+    scheme = os.fspath(path).split("://", 1)[0]
+    try:
+        return backend.fsspec_backend.fs(path)
+    except ImportError as e:
+        package = {"gs": "gcsfs", "s3": "s3fs"}[scheme]
+        raise UserError(
+            f"{os.fspath(path)}: {scheme}:// paths need the {package} package "
+            f"(pip install 'tts-jax[gcs]' for gs://): {e}"
+        ) from None
+
+
+def create_exclusive(path: epath.Path, data: bytes) -> bool:
+    """Writes ``path`` only if nothing is there; False when something is. Locally
+    ``O_CREAT | O_EXCL``; in a bucket a create-only upload (GCS ``ifGenerationMatch=0``, S3
+    ``If-None-Match: *``), which the store decides atomically between any number of writers."""
+    if not is_remote(path):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+    try:
+        _filesystem(path).pipe_file(os.fspath(path), data, mode="create")
+    except FileExistsError:
+        return False
+    return True
+
+
+def check_bucket(path: epath.Path) -> None:
+    """For a bucket URL: a UserError naming the bucket when it does not exist or cannot be
+    reached with the credentials at hand (before any work starts); nothing for a local path."""
+    if not is_remote(path):
+        return
+    text = os.fspath(path)
+    scheme, rest = text.split("://", 1)
+    bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+    try:
+        found = _filesystem(path).exists(bucket)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - each client raises its own kinds (auth, network)
+        raise UserError(
+            f"bucket {bucket} of {text} cannot be reached ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200] if str(e) else ''}); check the credentials "
+            "(gcloud auth application-default login) and the network"
+        ) from None
+    if not found:
+        raise UserError(f"bucket {bucket} of {text} does not exist (create it first)")

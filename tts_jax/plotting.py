@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tts_jax.paths import run_path, write_bytes_via  # noqa: E402
+
 
 def _to_array(fig) -> np.ndarray:
     fig.canvas.draw()
@@ -39,6 +41,11 @@ def alignment_image(alignment: np.ndarray, title: str = "") -> np.ndarray:
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     return _to_array(fig)
+
+
+def save_figure(fig, path, dpi: int = 100) -> None:
+    """A figure as a PNG at ``path`` (local or in a bucket)."""
+    write_bytes_via(run_path(path), lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 def save_png(path, image: np.ndarray) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -22,8 +23,8 @@ import numpy as np
 from tts_jax.config import resolve_config_path
 from tts_jax.data.inputs import corpus_from_config
 from tts_jax.errors import UserError
-from tts_jax.paths import run_path
-from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
+from tts_jax.paths import run_path, write_whole
+from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
 from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.summary import read_metrics
 
@@ -119,11 +120,12 @@ def training_summary(run_dir: Path, metric: str, name: str) -> dict:
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     """``results.csv``: one line per run, the given columns (empty where a row lacks one)."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([r.get(k) for k in columns])
+    text = io.StringIO()
+    w = csv.writer(text)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([r.get(k) for k in columns])
+    write_whole(path, text.getvalue())
 
 
 def plot_curves(path: Path, rows: list[dict], ylabel: str, log: bool = False) -> None:
@@ -144,5 +146,5 @@ def plot_curves(path: Path, rows: list[dict], ylabel: str, log: bool = False) ->
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -37,8 +36,9 @@ from tqdm.auto import tqdm
 
 from tts_jax.errors import UserError
 from tts_jax.family import Family, get_family
-from tts_jax.paths import Path, run_path
+from tts_jax.paths import Path, check_bucket, is_remote, move_tree, run_path
 from tts_jax.train import mesh as mesh_lib
+from tts_jax.train.lock import WorkdirLock
 from tts_jax.train.summary import SummaryWriter
 from tts_jax.workdir import (
     UnreadableMetadata,
@@ -73,79 +73,6 @@ class _StopFlag:
 
     def any_host(self) -> bool:
         return _agree(self.set)
-
-
-class WorkdirLock:
-    """One trainer per workdir: ``WORKDIR/train.lock`` holds the holder's host and pid while
-    it trains (process 0 of a multi-host run holds it for all). A second trainer is refused
-    with the holder named; a lock whose process is gone (same host, pid not running) is stale
-    and taken over with a warning. A lock from another host cannot be checked and is obeyed.
-    """
-
-    def __init__(self, workdir: Path):
-        self.path = workdir / "train.lock"
-        self.held = False
-
-    def __enter__(self):
-        if jax.process_index() != 0:
-            return self
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is None or self._alive(holder):
-                    who = (
-                        f"pid {holder['pid']} on {holder['host']} since "
-                        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['since']))}"
-                        if holder
-                        else "a process that is starting"
-                    )
-                    raise UserError(
-                        f"{self.path.parent} is being trained by {who}; one trainer per "
-                        f"workdir: wait for it or stop it (delete {self.path} only if that "
-                        "process is gone)"
-                    ) from None
-                log.warning("taking over the stale lock %s of %s", self.path, holder)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
-            return self
-        raise UserError(f"could not take the lock {self.path}: another trainer keeps taking it")
-
-    def _holder(self) -> dict | None:
-        """The holder, or None for a lock being written right now; a stale unreadable lock
-        (older than 10 s) reads as a dead holder."""
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            try:
-                young = time.time() - self.path.stat().st_mtime < 10
-            except OSError:
-                young = False
-            return None if young else {"host": socket.gethostname(), "pid": -1, "since": 0}
-
-    @staticmethod
-    def _alive(holder: dict) -> bool:
-        if holder.get("host") != socket.gethostname():
-            return True
-        if holder.get("pid", -1) <= 0:
-            return False
-        try:
-            os.kill(holder["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def __exit__(self, *exc):
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
 
 
 def _path_names(path) -> str:
@@ -241,14 +168,18 @@ def restore_newest_good(workdir: Path, mgr, target_state, keep: int, changed: li
             mgr.close()
             if jax.process_index() == 0:
                 aside = workdir / "damaged_checkpoints" / f"{step}.{int(time.time())}"
-                aside.parent.mkdir(parents=True, exist_ok=True)
-                (workdir / "checkpoints" / str(step)).rename(aside)
+                move_tree(workdir / "checkpoints" / str(step), aside)
                 log.warning(
                     "checkpoint %d cannot be restored (%s); moved to %s", step, reason, aside
                 )
             if jax.process_count() > 1:
                 multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
             mgr = checkpoint_manager(workdir, keep)
+            if mgr.latest_step() == step:  # never try the same one twice
+                mgr.close()
+                raise UserError(
+                    f"checkpoint {step} of {workdir} could not be moved aside"
+                ) from None
     if failures:
         raise UserError(
             f"no checkpoint in {workdir / 'checkpoints'} can be restored (moved to "
@@ -271,11 +202,35 @@ def train_and_evaluate(
     """Trains ``config`` in ``workdir`` up to ``config.train.num_steps``; returns the state.
     ``workdir``: local (made absolute here if it is not), ``gs://`` or ``s3://``."""
     workdir = run_path(workdir)
+    check_bucket(workdir)
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir} is a file; give a directory")
     workdir.mkdir(parents=True, exist_ok=True)
     with WorkdirLock(workdir):
-        return _train_and_evaluate(config, workdir, family or get_family(config.model.family))
+        try:
+            return _train_and_evaluate(config, workdir, family or get_family(config.model.family))
+        except (OSError, ValueError) as e:
+            if isinstance(e, UserError) or not _storage_failure(workdir, e):
+                raise
+            raise UserError(
+                f"the bucket of {workdir} failed while training ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300] if str(e) else ''}) after its client's retries; "
+                "a checkpoint is used only once complete, so run the same command again to "
+                "resume from the newest complete one"
+            ) from None
+
+
+_STATUS = re.compile(
+    r"^(UNAVAILABLE|DEADLINE_EXCEEDED|ABORTED|NOT_FOUND|PERMISSION_DENIED|"
+    r"UNAUTHENTICATED|RESOURCE_EXHAUSTED|INTERNAL|UNKNOWN)\b"
+)
+
+
+def _storage_failure(workdir: Path, e: Exception) -> bool:
+    """Whether ``e``, raised while training in ``workdir``, is its bucket failing: an I/O error
+    (gcsfs raises OSError kinds, aiohttp's included) or a tensorstore status, in a run whose
+    workdir is in a bucket."""
+    return is_remote(workdir) and (isinstance(e, OSError) or bool(_STATUS.match(str(e))))
 
 
 def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
@@ -345,6 +300,7 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
             ),
             force=True,
         )
+        writer.flush()  # in a bucket the metrics log is written whole: now, with the checkpoint
 
     def evaluate(step):
         if eval_step is None or data.eval is None:

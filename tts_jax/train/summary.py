@@ -1,35 +1,53 @@
 """Summaries: TensorBoard event files (tensorboardX, no TensorFlow) and a metrics.jsonl log.
 
 Only process 0 writes. Images are HxWx3 uint8 or float in [0, 1]; audio is mono float [-1, 1].
+
+On a local disk a row is appended to metrics.jsonl as it is logged. An object in a bucket
+cannot be appended to, so there the writer keeps the log in memory and writes metrics.jsonl
+whole at every :meth:`SummaryWriter.flush` (the trainer flushes with each checkpoint and
+evaluation): the log in the bucket always covers the newest checkpoint, and a run killed
+between two resumes from that checkpoint and logs the steps after it again. TensorBoard's
+event files are written to a local folder and uploaded whole at each flush likewise
+(tensorboardX's own writer for gs:// does not work), as ``WORKDIR/tensorboard/events...``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 from tensorboardX import SummaryWriter as TBWriter
+
+from tts_jax.paths import Path, is_remote, run_path, write_whole
 
 
 class SummaryWriter:
     """``resumed_at``: the step a resumed run restarts from; rows logged past it by the
     interrupted run are dropped, so that every step is in metrics.jsonl once."""
 
-    def __init__(self, workdir: str | Path, resumed_at: int | None = None):
+    def __init__(self, workdir, resumed_at: int | None = None):
+        workdir = run_path(workdir)
         self.active = jax.process_index() == 0
-        self.path = Path(workdir) / "metrics.jsonl"
+        self.path = workdir / "metrics.jsonl"
+        self.remote = is_remote(workdir)
         self._tb = None
-        if self.active and resumed_at is not None and self.path.is_file():
-            kept = [r for r in _rows(self.path) if r.get("step", 0) <= resumed_at]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            tmp.replace(self.path)
+        self._rows: list[dict] = []  # the whole log, in a bucket
+        if self.active and self.path.is_file():
+            rows = _rows(self.path)
+            kept = [r for r in rows if resumed_at is None or r.get("step", 0) <= resumed_at]
+            if self.remote:
+                self._rows = kept
+            elif len(kept) < len(rows):
+                write_whole(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         if self.active:
-            self._tb = TBWriter(str(Path(workdir) / "tensorboard"))
+            self._events = workdir / "tensorboard"
+            local = tempfile.mkdtemp(prefix="tts_jax_tb_") if self.remote else str(self._events)
+            self._tb = TBWriter(local)
 
     def scalars(self, step: int, values: dict, prefix: str = "train") -> None:
         if not self.active:
@@ -38,6 +56,9 @@ class SummaryWriter:
         for k, v in clean.items():
             self._tb.add_scalar(f"{prefix}/{k}", v, step)
         row = {"step": int(step), "split": prefix, "wall_time": time.time(), **clean}
+        if self.remote:
+            self._rows.append(row)
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -55,17 +76,28 @@ class SummaryWriter:
             self._tb.add_audio(f"{prefix}/{k}", wav, step, sample_rate=sample_rate)
 
     def flush(self) -> None:
-        if self._tb is not None:
-            self._tb.flush()
+        if self._tb is None:
+            return
+        self._tb.flush()
+        if self.remote:
+            write_whole(self.path, "".join(json.dumps(r) + "\n" for r in self._rows))
+            local = Path(self._tb.logdir)
+            for events in local.iterdir():
+                write_whole(self._events / events.name, events.read_bytes())
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
+        if self._tb is None:
+            return
+        self.flush()
+        self._tb.close()
+        if self.remote:
+            shutil.rmtree(self._tb.logdir, ignore_errors=True)
+        self._tb = None
 
 
-def read_metrics(workdir: str | Path, split: str = "train") -> list[dict]:
+def read_metrics(workdir, split: str = "train") -> list[dict]:
     """Rows of ``metrics.jsonl`` for ``split``, in the order written."""
-    path = Path(workdir) / "metrics.jsonl"
+    path = run_path(workdir) / "metrics.jsonl"
     if not path.is_file():
         return []
     return [r for r in _rows(path) if r.get("split") == split]

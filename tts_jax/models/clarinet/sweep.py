@@ -21,10 +21,10 @@ the variant (configs) differs.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +36,8 @@ from tts_jax.config import load_config
 from tts_jax.eval.metrics import MetricError, mr_stft
 from tts_jax.models import wavenet as W
 from tts_jax.models.clarinet.train import build_student, teacher_config
-from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
+from tts_jax.paths import write_bytes_via
+from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
 from tts_jax.workdir import restore
 
 METRICS = (
@@ -50,7 +51,7 @@ METRICS = (
 )
 
 
-def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
+def compare_objectives(sweep: dict, spec: str, workdir, overrides: list[str]) -> dict:
     """The teacher, then every variant x seed distilled from it and scored; the report."""
     teacher_dir = workdir / "teacher"
     teacher_cfg = load_config(sweep["teacher_config"], S.only(overrides, "teacher."))
@@ -73,7 +74,7 @@ def compare_objectives(sweep: dict, spec: str, workdir: Path, overrides: list[st
     return {"rows": rows}
 
 
-def _distil(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
+def _distil(name: str, cfg, run_dir, sweep: dict) -> dict:
     t0 = time.time()
     S.train_to_end(cfg, run_dir)
     row = {"variant": name, "seed": cfg.seed, "minutes": (time.time() - t0) / 60}
@@ -82,7 +83,7 @@ def _distil(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
     return row
 
 
-def _teacher_heldout(teacher_dir: Path, tconfig, sweep: dict) -> dict:
+def _teacher_heldout(teacher_dir, tconfig, sweep: dict) -> dict:
     """The teacher's NLL of the recordings themselves on the held-out windows: the reference
     for the NLL it gives the students' samples (lower than this means samples the teacher
     finds more likely than real speech: mode-seeking)."""
@@ -92,7 +93,7 @@ def _teacher_heldout(teacher_dir: Path, tconfig, sweep: dict) -> dict:
     return {"teacher_step": int(state.step), "teacher_nll_of_recordings": float(np.mean(nlls))}
 
 
-def _heldout(run_dir: Path, config, limit: int) -> dict:
+def _heldout(run_dir, config, limit: int) -> dict:
     """Student samples of the test split's ground-truth mels, scored; log-scales kept."""
     state = restore(run_dir, "clarinet", config=config)
     tconfig = teacher_config(config)
@@ -121,7 +122,8 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
         if i < 8:
             log_qs.append(lq)
             log_ps.append(lp)
-    np.savez(run_dir / "log_scales.npz", q=np.concatenate(log_qs), p=np.concatenate(log_ps))
+    q, p = np.concatenate(log_qs), np.concatenate(log_ps)
+    write_bytes_via(run_dir / "log_scales.npz", lambda f: np.savez(f, q=q, p=p))
     return {
         "heldout_kl": float(np.mean(kls)),
         "heldout_teacher_nll": float(np.mean(nlls)),
@@ -130,7 +132,7 @@ def _heldout(run_dir: Path, config, limit: int) -> dict:
     }
 
 
-def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) -> None:
+def write_report(workdir, rows: list[dict], spec: str, reference: dict) -> None:
     S.write_csv(
         workdir / "results.csv", rows, ["variant", "seed", *[k for k, _ in METRICS], "minutes"]
     )
@@ -169,7 +171,7 @@ def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) ->
         seed = min(r["seed"] for r in rows if r["variant"] == v)
         path = workdir / "runs" / f"{v}-seed{seed}" / "log_scales.npz"
         if path.is_file():
-            scales[v] = dict(np.load(path))
+            scales[v] = dict(np.load(io.BytesIO(path.read_bytes())))
     # One range for every panel, from the data (a small teacher's log sigma spans a unit or
     # two; a paper-size one reaches the -7 floor).
     pooled = np.concatenate([a for d in scales.values() for a in (d["p"], d["q"])] or [[0.0]])
@@ -184,5 +186,5 @@ def write_report(workdir: Path, rows: list[dict], spec: str, reference: dict) ->
         ax.set_xlabel("log σ", fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(workdir / "log_scales.png", dpi=100)
+    save_figure(fig, workdir / "log_scales.png")
     plt.close(fig)

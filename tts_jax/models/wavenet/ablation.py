@@ -33,7 +33,7 @@ from tts_jax.errors import UserError
 from tts_jax.eval.metrics import MetricError, mcd_and_f0, mr_stft, summarize
 from tts_jax.models.wavenet.inference import Vocoder, recording_nll
 from tts_jax.models.wavenet.model import WaveNetConfig, receptive_field, receptive_field_ms
-from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
+from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
 from tts_jax.workdir import restore
 
 PREFIX = "teacher."  # `--set teacher.a.b=v`: every run here is a Gaussian WaveNet (teacher)
@@ -253,5 +253,5 @@ def _plot_against_receptive_field(path: Path, rows: list[dict]) -> None:
         ax.set_xlabel("receptive field (samples)", fontsize=8)
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
