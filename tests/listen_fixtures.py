@@ -7,19 +7,14 @@ samples folder is written by the real ``tts-jax listen page`` code from those wa
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
-import uvicorn
 
 from tts_jax import audio
 from tts_jax.listen.design import load_test
 from tts_jax.listen.page import build_page
-from tts_jax.listen.server import create_app, prepare_stimuli
-from tts_jax.listen.store import Store
+from tts_jax.listen.server import running
 
 RATE = 16000
 SENTENCES = ("s000", "s001")
@@ -75,26 +70,11 @@ class Served:
 
     def __init__(self, test_file: Path):
         self.spec = load_test(test_file)
-        self.store = Store(self.spec.ratings, self.spec.kind, self.spec.fingerprint)
-        stimuli, loudness = prepare_stimuli(self.spec)
-        self.loudness = loudness
-        app = create_app(self.spec, self.store, stimuli, loudness)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
+        self._running = running(self.spec)
 
     def __enter__(self):
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
+        self.url, self.store, self.loudness = self._running.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.store.close()
-        self.sock.close()
+        return self._running.__exit__(*exc)

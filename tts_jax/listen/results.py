@@ -3,7 +3,7 @@
 MUSHRA: listeners are post-screened first (:func:`tts_jax.listen.stats.post_screen`); the
 report names each excluded listener and why, and the statistics use the others. MUSHRA and
 MOS: per condition the mean, its 95 % t-interval and the listener-and-sentence bootstrap
-interval; Wilcoxon signed-rank tests of every pair of the test's systems (Holm). A/B: the
+interval; Wilcoxon signed-rank tests of every pair of conditions (Holm). A/B: the
 shares of each pair with Wilson intervals, and a sign test (Holm).
 
 Files written to ``OUT``: ``systems.csv`` and ``pairwise.csv`` (MUSHRA, MOS) or
@@ -60,7 +60,7 @@ def rating_tables(spec: TestSpec, rows: list[dict], names: dict) -> tuple[dict, 
     kept = [r for r in rows if r["listener"] not in excluded]
     order = [c for c in spec.conditions if any(r["system"] == c for r in kept)]
     summaries = sorted(stats.summarize_systems(kept, N_BOOT), key=lambda s: order.index(s.system))
-    pairs = stats.pairwise_wilcoxon(kept, [s for s in spec.systems if s in order])
+    pairs = stats.pairwise_wilcoxon(kept, order)
     lo, hi = spec.score_range
     lines += [
         f"Scores {lo}–{hi}; mean with 95 % intervals: Student t over the ratings, and a "

@@ -18,8 +18,12 @@ second answer to a trial a 409):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import re
+import socket
+import threading
+import time
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
@@ -237,6 +241,32 @@ def _check_scores(scores: dict | None, slots: list[str], score_range) -> dict:
     if bad:
         raise HTTPException(status_code=422, detail=f"scores {bad} are outside {low}..{high}")
     return scores
+
+
+@contextlib.contextmanager
+def running(spec: TestSpec, host: str = "127.0.0.1", port: int = 0):
+    """The test served in a background thread of this process, on ``port`` (0: a free one);
+    yields ``(url, store, loudness)`` and stops the server on exit (scripts and tests)."""
+    store = Store(spec.ratings, spec.kind, spec.fingerprint)
+    stimuli, loudness = prepare_stimuli(spec)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(spec, store, stimuli, loudness), log_level="warning")
+    )
+    sock = socket.socket()
+    sock.bind((host, port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the listening-test server did not start")
+            time.sleep(0.02)
+        yield f"http://{host}:{sock.getsockname()[1]}", store, loudness
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+        sock.close()
 
 
 def serve(spec: TestSpec, host: str = "127.0.0.1", port: int = 8000) -> None:
