@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -350,7 +351,9 @@ def test_listen_cli_refuses_bad_input(tmp_path, samples, capsys):
 @pytest.mark.slow
 def test_served_by_the_cli_survives_kill_9_and_resumes(samples, tmp_path):
     test = write_test(tmp_path, samples, "mos")
-    port = 18000 + os.getpid() % 1000
+    with socket.socket() as probe:  # a free port (the server binds it again by number)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
 
     def start():
         proc = subprocess.Popen(
