@@ -24,7 +24,13 @@ shipped: $(STAMP)
 		--config.data.path=runs/corpus --config.train.num_steps=$(SHIPPED_STEPS)
 	$(BIN)/tts-jax export --workdir runs/tacotron2_shipped --out data/tacotron2_espeak
 
-test: $(STAMP)
+# The listening-test tests drive Debian's chromium through Playwright (whose own browser
+# download is not used); installed with apt-get when missing (as root, as in CI).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 lint: $(STAMP)

@@ -1,7 +1,8 @@
 """The README's main command (`make demo`): speech first, then the whole training path.
 
 0. the shipped Tacotron 2 (data/tacotron2_espeak) reads held-out sentences it never saw
-   (data/heldout_sentences.txt): wav, alignment and mel PNGs, scored against espeak
+   (data/heldout_sentences.txt): wav, alignment and mel PNGs, scored against espeak, and a
+   samples page of it beside espeak                                        tts-jax listen page
 1. speak a corpus of generated sentences with espeak (LJSpeech layout)   tts-jax corpus
 2. build its TFDS dataset (array_record, splits, log-mels)                  tts-jax prepare
 3. a short Tacotron 2 training run (`:shipped` recipe) with a progress bar  tts-jax train
@@ -77,6 +78,9 @@ def main() -> None:
     start = time.time()
     root = Path(args.root)
     speak_first(root / "demo" / "shipped")
+    page = root / "demo" / "samples_page"
+    shipped = str(REPO / "data" / "tacotron2_espeak")
+    run(["listen", "page", "--system", f"tacotron2={shipped}", "--out", str(page), "--limit", "3"])
     corpus = root / "corpus"
     workdir = root / "demo" / "tacotron2"
     out = root / "demo" / "samples"
@@ -148,6 +152,7 @@ def main() -> None:
     print(f"  synthesized    {root / 'demo'}/tts_0[0-2].wav (+ _alignment.png, _mel.png)")
     print(f"  copy-synthesis {out}/  ({', '.join(written)}: Griffin-Lim .wav, _mel.png)")
     print(f"  shipped model  {root / 'demo' / 'shipped'}/heldout_0[0-2].wav: the speech to hear")
+    print(f"  samples page   {page}/index.html (opens from disk; `tts-jax listen serve` tests it)")
     print(
         f"\n{args.steps} steps of a few minutes cannot align text and speech: their clips are\n"
         "short mumbles, and synthesize says so. The shipped model is the same recipe trained\n"

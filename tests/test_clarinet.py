@@ -178,6 +178,19 @@ def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
     assert main(args) == 0
     assert {p: os.stat(p).st_mtime_ns for p in rows} == before
 
+    # The sweep's samples page: every run vocodes the test split's mels beside the recording,
+    # with the metrics its done.json recorded.
+    page = tmp_path / "page"
+    assert main(["listen", "page", "--workdir", str(work), "--out", str(page), "--limit", "2"]) == 0
+    manifest = json.loads((page / "samples.json").read_text())
+    assert sorted(manifest["systems"]) == sorted(p.parent.name for p in rows)
+    assert manifest["reference_source"].startswith("the corpus's recordings (test split)")
+    for system, files in manifest["audio"].items():
+        for rel in files.values():
+            assert sf.info(str(page / rel)).frames > 256, (system, rel)
+    index = (page / "index.html").read_text()
+    assert f"{row['kl_final']:.4g}" in index and "clarinet vocoder" in index
+
     # The student and the teacher as vocoders of a mel.
     mel = np.zeros((5, 80), np.float32) - 5.0
     np.save(tmp_path / "mel.npy", mel)
