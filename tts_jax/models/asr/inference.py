@@ -17,12 +17,14 @@ class Recognizer:
     """A trained recognizer (a training workdir's newest checkpoint, or ``step``'s, or an
     exported model) as waveform ``[T]`` at ``sample_rate`` -> normalised transcript
     (:func:`tts_jax.text.transcripts.normalize_transcript`'s form), by greedy CTC decoding.
-    ``config``: the run's; ``step``: the checkpoint's; ``mel``: its front end."""
+    ``config``: the run's; ``step``: the checkpoint's; ``mel``: its front end;
+    ``min_samples``: the shortest waveform it takes."""
 
     def __init__(self, path, step: int | None = None):
         self.config, variables, self.step = workdir.load_variables(path, "asr", step)
         self.mel = audio.MelConfig.from_config(self.config.data)
         self.sample_rate = self.mel.sample_rate
+        self.min_samples = 4 * self.mel.hop_length  # four frames: the shortest input taken
         model = build_model(self.config)
 
         def decode(params, mels, lengths):
@@ -55,7 +57,7 @@ class Recognizer:
 
     def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
         """Waveforms ``[T]`` at :attr:`sample_rate` (float, [-1, 1]) -> their transcripts."""
-        shortest = 4 * self.mel.hop_length
+        shortest = self.min_samples
         for j, w in enumerate(wavs):
             if np.ndim(w) != 1:
                 raise UserError(f"waveform {j} has shape {np.shape(w)}; expected mono [samples]")
