@@ -19,12 +19,13 @@ Where this differs from the paper, and why:
 * layer norm, not batch norm, after the depthwise convolution: no statistics over padded
   frames, and training and inference compute the same thing;
 * the depthwise kernel is odd (31, not 32) so that it is centred on its frame;
-* the subsampling convolutions have their own, smaller channel count
-  (``subsampling_channels``): on a CPU the second 3x3 convolution at ``model_dim`` channels
-  would cost more than all the Conformer blocks;
-* the time reduction is configurable: our mels have a 11.6 ms hop (256 at 22,050 Hz), and a
-  character needs about one output frame, so the CPU config reduces time by 2 where the paper
-  (10 ms hop, word pieces) reduces by 4 (experiments/asr.py says why its :cpu reduces by 3).
+* the subsampling convolutions have their own channel count (``subsampling_channels``; the
+  paper's is the model width): on a CPU the second 3x3 convolution at 144 channels would
+  cost more than all the Conformer blocks, so experiments/asr.py:cpu gives them 32;
+* the time reduction is configurable: the paper's 4x gives 40 ms frames for word pieces; a
+  character needs an output frame of its own (two for a doubled letter) and espeak's corpus
+  speaks 16.5 a second (5.3 of our 11.6 ms mel frames each), so experiments/asr.py:cpu
+  reduces by 3.
 """
 
 from __future__ import annotations
