@@ -6,8 +6,9 @@ corpora, TFDS path, buckets and resumable positions) with the CTC targets added:
     labels         int32 [B, N]   normalised transcript ids (tts_jax.text.transcripts), 0-padded
     label_lengths  int32 [B]
 
-``N`` is the batch's text bucket (a transcript is never longer than the cleaned text), so
-the labels add no padded shapes and no compilations.
+``N`` is the batch's text bucket: a transcript is no longer than the cleaned text, so the
+labels add no padded shapes and no compilations (but for a text whose symbols the table
+drops, whose labels are then padded to a multiple of 8).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class Transcripts:
 
     def add_to(self, batch: dict) -> dict:
         rows = np.asarray(batch["index"])
-        fill = rows[rows >= 0][0]  # filler rows (valid False) repeat a real one, as the mels do
+        real = rows[rows >= 0]  # filler rows (valid False) repeat a real one, as the mels do
+        fill = real[0] if len(real) else 0  # (a host whose rows are all filler: any one)
         labels = [self.labels[r if r >= 0 else fill] for r in rows]
         longest = max(len(x) for x in labels)
         width = max(batch["ids"].shape[1], -(-longest // 8) * 8)
