@@ -206,16 +206,17 @@ def test_tiny_recognizer_overfits_a_few_utterances(corpus):
         ],
     )
     family = get_family("asr")
-    batch = {k: jnp.asarray(v) for k, v in _batch_of(corpus, 2, config).items()}
+    batch = {k: jnp.asarray(v) for k, v in _batch_of(corpus, 4, config).items()}
     state = family.init_state(config, jax.random.key(0), batch)
     step = jax.jit(family.train_step(config))
     evaluate = jax.jit(family.eval_step(config))
     first = float(evaluate(state, batch)["ctc"])
-    for _ in range(150):
-        state, metrics = step(state, batch)
+    for _ in range(80):
+        state, _ = step(state, batch)
     after = evaluate(state, batch)
-    assert float(after["ctc"]) < 0.2 * first, (first, float(after["ctc"]))
-    assert float(after["cer"]) < 0.3
+    # A blank-only model sits near 2.8 nats a character; 80 steps reach about 0.01 (from 4.8).
+    assert float(after["ctc"]) < 0.05 * first, (first, float(after["ctc"]))
+    assert float(after["cer"]) < 0.05
 
 
 def test_eval_cer_is_jiwers_on_the_greedy_transcripts_of_valid_rows(corpus):
@@ -247,7 +248,7 @@ def test_transcribe_prints_each_file_and_refuses_bad_ones(corpus_dir, tmp_path, 
     from tts_jax.models.asr import Recognizer
     from tts_jax.train.loop import train_and_evaluate
 
-    config = load_config(TINY, [f"--config.data.path={corpus_dir}"])
+    config = load_config(TINY, [f"--config.data.path={corpus_dir}", "--config.train.num_steps=2"])
     work = tmp_path / "w"
     train_and_evaluate(config, work)
     wav = sorted((corpus_dir / "wavs").glob("*.wav"))[0]
