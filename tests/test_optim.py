@@ -48,6 +48,21 @@ def test_staircase_halving():
     assert float(s(450_000)) == pytest.approx(2.5e-4)
 
 
+def test_warmup_ramps_linearly_then_starts_the_schedule():
+    optim = ConfigDict(dict(base_config().optim))
+    optim.update(schedule="exponential", decay_steps=1000, decay_rate=0.5, warmup_steps=100)
+    s = make_schedule(optim)
+    assert float(s(0)) == 0.0
+    assert float(s(50)) == pytest.approx(5e-4)
+    assert float(s(100)) == pytest.approx(1e-3)  # the ramp's end is the schedule's start
+    assert float(s(1100)) == pytest.approx(5e-4)  # one decay period after the warmup
+    del optim["warmup_steps"]  # a config saved before the field existed: no warmup
+    assert float(make_schedule(optim)(0)) == pytest.approx(1e-3)
+    optim.warmup_steps = -1
+    with pytest.raises(UserError, match="warmup_steps"):
+        make_schedule(optim)
+
+
 def test_gradient_clipping_in_optimizer():
     optim = base_config().optim
     optim.update(name="adam", grad_clip_norm=1.0, learning_rate=1.0)

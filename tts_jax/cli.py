@@ -8,6 +8,7 @@
     tts-jax import     FAMILY --checkpoint FILE [--checkpoint FILE] [--config FILE] --out DIR
     tts-jax gta        --workdir DIR --out DIR [--split train] [--free-running]
     tts-jax vocode     --mel MEL.npy --out OUT.wav [--workdir DIR]
+    tts-jax transcribe FILE.wav [FILE.wav ...] --workdir DIR
     tts-jax evaluate   --workdir W [--vocoder V] [--split S | --sentences F] [--limit N] --out DIR
     tts-jax evaluate   --reference-dir A --synthesized-dir B --out DIR
     tts-jax evaluate   --data CORPUS --reference griffin-lim [--split test] [--limit 50] --out DIR
@@ -421,6 +422,28 @@ def cmd_vocode(args) -> int:
     return 0
 
 
+def cmd_transcribe(args) -> int:
+    """Each file's transcript, one ``FILE<TAB>TEXT`` line per file, by a recognizer run."""
+    config = workdir.read_config(args.workdir)
+    _, load = with_role(config.model.family, "recognizer", f"transcribe --workdir {args.workdir}")
+    recognizer = load(args.workdir)
+    # Every file is read (and resampled) before any is transcribed: a bad one stops the
+    # command before it prints anything.
+    wavs = [audio.load_wav(f, recognizer.sample_rate) for f in args.files]
+    for f, wav in zip(args.files, wavs, strict=True):
+        if len(wav) < recognizer.min_samples:
+            raise UserError(
+                f"audio file {f} is too short to transcribe: {len(wav)} samples at "
+                f"{recognizer.sample_rate} Hz, fewer than {recognizer.min_samples}"
+            )
+    for i in range(0, len(wavs), 16):
+        for f, text in zip(
+            args.files[i : i + 16], recognizer.transcribe(wavs[i : i + 16]), strict=True
+        ):
+            print(f"{f}\t{text}")
+    return 0
+
+
 def _write_rows(path: Path, rows: list[dict]) -> None:
     """Per-item scores as CSV (floats to 3 decimals), columns in the first row's order."""
     with open(path, "w", newline="") as f:
@@ -761,6 +784,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--vocoder", default=None, help="griffin-lim, hifigan:W, clarinet:W, wavenet:W")
     v.add_argument("--iterations", type=_positive_int, default=60, help="Griffin-Lim iterations")
     v.set_defaults(out_kind="file", func=cmd_vocode)
+
+    tr = sub.add_parser("transcribe", help="speech to text with a trained recognizer")
+    tr.add_argument(
+        "files", nargs="+", type=LOCAL, metavar="FILE", help="audio files (any rate; resampled)"
+    )
+    tr.add_argument("--workdir", required=True, type=RUN, help="a recognizer's training workdir")
+    tr.set_defaults(func=cmd_transcribe)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
     e.add_argument(

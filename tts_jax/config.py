@@ -116,6 +116,7 @@ def base_config() -> ConfigDict:
     c.optim.decay_rate = 1.0
     c.optim.staircase = False
     c.optim.final_learning_rate = 0.0
+    c.optim.warmup_steps = 0  # > 0: linear warmup from 0 before the schedule
     c.optim.b1 = 0.9
     c.optim.b2 = 0.999
     c.optim.eps = 1e-8

@@ -2,9 +2,10 @@
 
 A family is a module (or package) ``tts_jax.models.NAME`` exposing ``FAMILY = Family(...)``;
 a config selects it with ``config.model.family = "NAME"``. The trainer calls its data, state,
-step and summary functions; ``tts-jax synthesize``, ``vocode``, ``separate``, ``evaluate``,
-``export`` and ``gta`` call its after-training entries. The command line never branches on a
-family's name: a family offers a role by filling its entry, and a command asks for the role.
+step and summary functions; ``tts-jax synthesize``, ``vocode``, ``separate``,
+``transcribe``, ``evaluate``, ``export`` and ``gta`` call its after-training entries. The
+command line never branches on a family's name: a family offers a role by filling its entry,
+and a command asks for the role.
 
 Every after-training entry takes ``path``, a training workdir or an exported model
 (:mod:`tts_jax.workdir` reads both).
@@ -73,7 +74,7 @@ class Family:
     eval_summaries: Callable[[Any, Any, dict], dict] | None = None
     # (config) -> {part: number of trained parameters}, from shapes alone (`tts-jax configs`)
     param_count: Callable[[Any], dict[str, int]] | None = None
-    # --- after training: path -> a loaded, jitted model in one of four roles ---
+    # --- after training: path -> a loaded, jitted model in one of five roles ---
     # texts -> [{"mel", "alignment", "stopped"}, plus "audio" when the model makes its own
     # waveform (text_to_wave)]; has .config, .step, .text, .shapes, .max_steps
     synthesizer: Callable[[Any], Any] | None = None
@@ -83,6 +84,9 @@ class Family:
     separator: Callable[[Any], Any] | None = None
     # mel [frames, n_mels] -> (reconstructed mel, code counts); has .config, .step
     autoencoder: Callable[[Any], Any] | None = None
+    # wav [T] at .sample_rate -> normalised transcript (tts_jax.text.transcripts); has
+    # .config, .step, .sample_rate, .transcribe(list of wavs) -> list of texts
+    recognizer: Callable[[Any], Any] | None = None
     # (path, EvalRequest) -> Evaluation: how the trained model is scored on held-out data
     evaluate: Callable[[Any, EvalRequest], Evaluation] | None = None
     # (path, out_dir, dtype) -> model.json's content: a small exported model (tts_jax.exported)
@@ -94,7 +98,7 @@ class Family:
     import_checkpoint: Callable[[list, Any, Any], dict] | None = None
 
 
-ROLES = ("synthesizer", "vocoder", "separator", "autoencoder")
+ROLES = ("synthesizer", "vocoder", "separator", "autoencoder", "recognizer")
 TRAINING = (
     "make_data",
     "init_state",

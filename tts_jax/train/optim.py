@@ -45,7 +45,23 @@ def make_schedule(cfg) -> optax.Schedule:
     It covers the papers' schedules: Tacotron 2 (see :data:`TACOTRON2_SCHEDULE`), HiFi-GAN
     (x0.999 per epoch: ``decay_steps`` = steps per epoch, staircase), WaveNet / ClariNet
     (halved every 200k steps).
+
+    ``warmup_steps > 0``: a linear ramp from 0 over that many steps first (Transformers and
+    Conformers, Vaswani et al. 2017); the schedule above then starts at the ramp's end.
     """
+    warmup = cfg.get("warmup_steps", 0)  # configs saved before the field existed: none
+    if warmup < 0:
+        raise UserError(f"optim.warmup_steps must be >= 0, got {warmup}")
+    schedule = _base_schedule(cfg)
+    if not warmup:
+        return schedule
+    # Linear from 0 to learning_rate (where both schedules start), then the schedule counted
+    # from there.
+    ramp = optax.linear_schedule(0.0, cfg.learning_rate, warmup)
+    return optax.join_schedules([ramp, schedule], [warmup])
+
+
+def _base_schedule(cfg) -> optax.Schedule:
     if cfg.schedule == "constant":
         return optax.constant_schedule(cfg.learning_rate)
     if cfg.schedule == "exponential":
