@@ -99,7 +99,7 @@ def mcd_curve(workdir: Path, every: int, limit: int, split: str, done=()) -> lis
     minutes = training_minutes(workdir)
     rows = [r for r in done if r["step"] in steps]
     for step in sorted(set(steps) - {r["step"] for r in rows}):
-        pairs, diag, synth = heldout_synthesis(workdir, split, limit, step=step)
+        pairs, diag, synth, _ = heldout_synthesis(workdir, split, limit, step=step)
         mcd = []
         for _, ref, wav in pairs:
             try:
@@ -206,7 +206,7 @@ def main() -> None:
         return
 
     # 2. Held-out synthesis.
-    pairs, diag, synth = heldout_synthesis(workdir, args.split, args.limit)
+    pairs, diag, synth, _ = heldout_synthesis(workdir, args.split, args.limit)
     n = len(pairs)
     title = f"Tacotron 2 {Path(workdir).name} (step {synth.step}) + Griffin-Lim"
     ev = evaluate_pairs(pairs, config.data.sample_rate, out, title, save_audio=5)

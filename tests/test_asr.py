@@ -241,16 +241,26 @@ def test_eval_cer_is_jiwers_on_the_greedy_transcripts_of_valid_rows(corpus):
     assert float(got["weight"]) == sum(len(r) for r in refs)
 
 
-def test_transcribe_prints_each_file_and_refuses_bad_ones(corpus_dir, tmp_path, capsys):
-    from tts_jax import audio
-    from tts_jax.cli import main
+@pytest.fixture(scope="module")
+def tiny_recognizer(corpus_dir, tmp_path_factory):
+    """A recognizer workdir trained two steps (what the after-training paths need)."""
     from tts_jax.config import load_config
-    from tts_jax.models.asr import Recognizer
     from tts_jax.train.loop import train_and_evaluate
 
     config = load_config(TINY, [f"--config.data.path={corpus_dir}", "--config.train.num_steps=2"])
-    work = tmp_path / "w"
+    work = tmp_path_factory.mktemp("asr") / "w"
     train_and_evaluate(config, work)
+    return work
+
+
+def test_transcribe_prints_each_file_and_refuses_bad_ones(
+    corpus_dir, tiny_recognizer, tmp_path, capsys
+):
+    from tts_jax import audio
+    from tts_jax.cli import main
+    from tts_jax.models.asr import Recognizer
+
+    work = tiny_recognizer
     wav = sorted((corpus_dir / "wavs").glob("*.wav"))[0]
     # Another rate: the file is resampled to the recognizer's before transcribing.
     at_16k = tmp_path / "16k.wav"
@@ -281,3 +291,54 @@ def test_transcribe_prints_each_file_and_refuses_bad_ones(corpus_dir, tmp_path, 
     (other / "config.json").write_text('{"model": {"family": "frame_lm"}}')
     assert main(["transcribe", str(wav), "--workdir", str(other)]) == 2
     assert "no recognizer" in capsys.readouterr().err
+
+
+def test_evaluate_scores_intelligibility_without_reference_audio(
+    corpus_dir, tiny_recognizer, tmp_path, capsys
+):
+    """``evaluate --recognizer``: the shipped Tacotron 2 on a sentences file, and Griffin-Lim
+    copies of a corpus split; each clip's transcript is kept, and the corpus CER and WER are
+    those of the transcripts against the texts (recomputed here with jiwer's measures)."""
+    import json
+
+    from tts_jax.cli import main
+    from tts_jax.eval.intelligibility import cer, wer
+    from tts_jax.pretrained import model_path
+
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("The cat sat on the mat.\nIt rained for 3 days.\n")
+    recognizer = ["--recognizer", str(tiny_recognizer)]
+    runs = {
+        "shipped": [
+            "--workdir",
+            str(model_path("tacotron2-espeak")),
+            "--sentences",
+            str(sentences),
+        ],
+        "griffin-lim": ["--data", str(corpus_dir), "--reference", "griffin-lim", "--limit", "2"],
+    }
+    for name, args in runs.items():
+        out = tmp_path / name
+        assert main(["evaluate", *args, *recognizer, "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        result = json.loads((out / "eval.json").read_text())
+        rows, judged = result["rows"], result["intelligibility"]
+        assert judged["utterances"] == len(rows) >= 1  # the toy corpus's test split: 1 or 2
+        texts = ["The cat sat on the mat.", "It rained for 3 days."] if name == "shipped" else None
+        if texts is None:  # the split's own texts, in its order
+            from tts_jax.data.ljspeech import open_corpus
+
+            split = open_corpus(corpus_dir).split("test")
+            texts = [split.texts[split.ids.index(r["id"])] for r in rows]
+        heard = [r["transcript"] for r in rows]
+        assert judged["cer"] == pytest.approx(cer(texts, heard))
+        assert judged["wer"] == pytest.approx(wer(texts, heard))
+        assert [r["cer"] for r in rows] == pytest.approx(
+            [cer([t], [h]) for t, h in zip(texts, heard, strict=True)]
+        )
+        assert f"CER {judged['cer']:.3f}" in printed and "| CER ↓ | WER ↓ |" in printed
+    # Folders of wavs carry no text: --recognizer is refused by name.
+    (tmp_path / "a").mkdir()
+    argv = ["evaluate", "--reference-dir", str(tmp_path / "a"), "--synthesized-dir"]
+    assert main([*argv, str(tmp_path / "a"), *recognizer, "--out", str(tmp_path / "x")]) == 2
+    assert "--recognizer scores synthesized speech against the text" in capsys.readouterr().err

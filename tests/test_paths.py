@@ -15,7 +15,8 @@ def test_local_paths_become_absolute_and_bucket_urls_stay(tmp_path, monkeypatch)
     assert os.fspath(run_path("runs/a")) == str(tmp_path / "runs" / "a")
     assert os.fspath(run_path("./a/../b")) == str(tmp_path / "b")
     assert os.fspath(run_path("gs://bucket/runs/a")) == "gs://bucket/runs/a"
-    assert os.fspath(run_path("s3://bucket/a")) == "s3://bucket/a"
+    with pytest.raises(UserError, match="s3:// workdirs are not supported"):
+        run_path("s3://bucket/a")
     with pytest.raises(UserError, match="must be a local path"):
         local_path("gs://bucket/corpus", "--data")
     with pytest.raises(UserError, match="an empty path"):

@@ -453,8 +453,21 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items()})
 
 
+def _recognizer(path, texts: dict | None):
+    """``--recognizer``: the loaded recognizer role of the model at ``path``; refused when the
+    audio to score has no text to compare with."""
+    if not texts:
+        raise UserError(
+            "--recognizer scores synthesized speech against the text it speaks: give --workdir "
+            "(a text-to-speech model) or --data (a corpus split), not folders of wavs"
+        )
+    config = workdir.read_config(path)
+    _, load = with_role(config.model.family, "recognizer", f"--recognizer {path}")
+    return load(path)
+
+
 def cmd_evaluate(args) -> int:
-    sr = args.sample_rate
+    sr, texts = args.sample_rate, None
     if args.workdir:
         config = workdir.read_config(args.workdir)
         evaluate = _entry(args.workdir, "evaluate", "evaluate --workdir")
@@ -468,6 +481,7 @@ def cmd_evaluate(args) -> int:
             sentences=tuple(read_sentences(args.sentences)) if args.sentences else None,
         )
         ev = evaluate(args.workdir, request)
+        texts = ev.texts
         sr = config.data.sample_rate
         title = ev.title
         meta = {"workdir": str(args.workdir), "split": args.split, "vocoder": name, **ev.stats}
@@ -495,6 +509,7 @@ def cmd_evaluate(args) -> int:
                 "hifigan:WORKDIR: copy synthesis of the split's ground-truth mels"
             )
         split = open_corpus(args.data).split(args.split)
+        texts = dict(zip(split.ids, split.texts, strict=True))
         if args.reference == "griffin-lim":
             pairs = griffin_lim_pairs(split, args.limit)
             title = "Griffin-Lim (60 it.) copy-synthesis"
@@ -507,8 +522,19 @@ def cmd_evaluate(args) -> int:
         raise UserError(
             "give --workdir, --reference-dir with --synthesized-dir, or --data with --reference"
         )
-    result = evaluate_pairs(pairs, sr, args.out, title, meta, save_audio=args.save_audio)
+    recognizer = _recognizer(args.recognizer, texts) if args.recognizer else None
+    if recognizer is not None:
+        meta["recognizer"] = str(args.recognizer)
+    result = evaluate_pairs(
+        pairs, sr, args.out, title, meta, args.save_audio, texts=texts, recognizer=recognizer
+    )
     print((args.out / "eval.md").read_text())
+    if recognizer is not None:
+        i = result["intelligibility"]
+        print(
+            f"evaluate: CER {i['cer']:.3f}, WER {i['wer']:.3f} over {i['utterances']} "
+            f"utterances (recognizer {args.recognizer}, step {i['recognizer_step']})"
+        )
     print(
         f"evaluate: {result['utterances']} utterances ({result['failed']} failed) in "
         f"{result['seconds']:.0f} s -> {args.out}/eval.json"
@@ -814,6 +840,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--vocoder", default=None, help="with --workdir: griffin-lim (default) or e.g. hifigan:W"
+    )
+    e.add_argument(
+        "--recognizer",
+        type=RUN,
+        help="a speech recognizer's workdir (experiments/asr.py): adds CER and WER of the "
+        "synthesized speech against its text, no reference audio needed",
     )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=_positive_int, default=50)

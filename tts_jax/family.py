@@ -46,6 +46,8 @@ class Evaluation:
     (:func:`tts_jax.eval.evaluate.evaluate_pairs`), or None when the family scores itself.
     ``rows``: per-item scores the family computed (written as CSV). ``stats``: its own summary
     (e.g. attention diagnostics), recorded in the report. ``step``: the checkpoint's step.
+    ``texts``: pair id -> the text the produced audio speaks (text-to-speech families), what
+    a recognizer's transcript is scored against (CER/WER).
     """
 
     title: str
@@ -53,6 +55,7 @@ class Evaluation:
     pairs: Iterable[tuple] | None = None
     rows: list[dict] = dataclasses.field(default_factory=list)
     stats: dict = dataclasses.field(default_factory=dict)
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 Every path a command takes (``--workdir``, ``--out``, a teacher's workdir, a sweep's workdir)
 is turned into a :class:`etils.epath.Path` once, where it enters (:func:`run_path`): a local
-path is made absolute against the directory the command was typed in, and ``gs://`` or
-``s3://`` stays as it is. Everything below the command line takes that path and never looks at
-the process's working directory again, so orbax, tensorstore and TFDS never see a relative
-path (orbax reads no checkpoint metadata from one).
+path is made absolute against the directory the command was typed in, and ``gs://`` stays as
+it is (``s3://`` is refused: epath would take it, but no S3-compatible server tests it here).
+Everything below the command line takes that path and never looks at the process's working
+directory again, so orbax, tensorstore and TFDS never see a relative path (orbax reads no
+checkpoint metadata from one).
 
 Inputs that every host keeps its own copy of (a corpus, a mel folder, a wav to score) stay
 local files: :func:`local_path` makes them absolute and refuses an object-store URL by name.
@@ -26,7 +27,7 @@ from etils import epath
 from tts_jax.errors import UserError
 
 OBJECT_STORES = ("gs://", "s3://")
-Path = epath.Path  # the path type of run files (local, gs:// or s3://)
+Path = epath.Path  # the path type of run files (local or gs://)
 
 
 def is_remote(path: str | os.PathLike) -> bool:
@@ -40,6 +41,11 @@ def run_path(path: str | os.PathLike) -> epath.Path:
     text = os.fspath(path)
     if not text:
         raise UserError("an empty path was given; expected a folder such as runs/NAME")
+    if text.startswith("s3://"):
+        raise UserError(
+            f"{text}: s3:// workdirs are not supported (not tested against an S3 server); "
+            "use a local path or gs://BUCKET/..."
+        )
     if is_remote(text):
         scheme, _, rest = text.partition("://")
         if not rest.split("/", 1)[0]:
@@ -47,8 +53,8 @@ def run_path(path: str | os.PathLike) -> epath.Path:
         return epath.Path(text)
     if "://" in text:
         raise UserError(
-            f"{text}: unknown storage scheme {text.split('://')[0]!r}; a run's path is local, "
-            "gs://BUCKET/... or s3://BUCKET/..."
+            f"{text}: unknown storage scheme {text.split('://')[0]!r}; a run's path is local "
+            "or gs://BUCKET/..."
         )
     return epath.Path(os.path.abspath(os.path.expanduser(text)))
 

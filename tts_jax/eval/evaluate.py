@@ -17,6 +17,7 @@ import numpy as np
 
 from tts_jax import audio
 from tts_jax.errors import UserError
+from tts_jax.eval.intelligibility import cer, wer
 from tts_jax.eval.metrics import MetricError, all_metrics, summarize
 
 # Display order and units of the metrics in tables.
@@ -77,11 +78,19 @@ def evaluate_pairs(
     title: str,
     meta: dict | None = None,
     save_audio: int = 0,
+    texts: dict[str, str] | None = None,
+    recognizer=None,
 ) -> dict:
-    """Scores every pair, writes eval.json / eval.md under ``out_dir``, returns the summary."""
+    """Scores every pair, writes eval.json / eval.md under ``out_dir``, returns the summary.
+
+    With a ``recognizer`` (a loaded ``recognizer`` role: ``.transcribe(wavs)``,
+    ``.sample_rate``, ``.min_samples``) and ``texts`` (pair id -> the text spoken), each
+    produced waveform is also transcribed and scored against its text: per-utterance
+    ``transcript``, ``cer`` and ``wer`` in the rows, the corpus rates in ``intelligibility``
+    (:mod:`tts_jax.eval.intelligibility`). No reference audio is needed for these."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, start = [], time.time()
+    rows, produced, start = [], {}, time.time()
     for k, (utt, ref, syn) in enumerate(pairs):
         row = {"id": utt}
         try:
@@ -89,6 +98,8 @@ def evaluate_pairs(
         except MetricError as e:
             row["error"] = str(e)
         rows.append(row)
+        if recognizer is not None and texts and utt in texts:
+            produced[utt] = syn
         if k < save_audio:
             audio.save_wav(out_dir / "audio" / f"{utt}.wav", syn, sample_rate)
     summary = {m: summarize([r[m] for r in rows if m in r]) for m in METRICS}
@@ -101,21 +112,56 @@ def evaluate_pairs(
         "meta": meta or {},
         "rows": rows,
     }
+    if produced:
+        result["intelligibility"] = _intelligibility(rows, produced, texts, recognizer, sample_rate)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2))
     (out_dir / "eval.md").write_text(markdown_table([result]) + "\n")
     return result
 
 
+def _intelligibility(rows, produced, texts, recognizer, sample_rate) -> dict:
+    """Transcribes ``produced`` (id -> wav) and scores it against ``texts``: per-row
+    ``transcript``/``cer``/``wer`` (rows updated in place) and the corpus rates. A clip too
+    short for the recognizer counts as heard as nothing (every character deleted)."""
+    ids = list(produced)
+    wavs = [audio.resample(produced[i], sample_rate, recognizer.sample_rate) for i in ids]
+    heard = {i: "" for i, w in zip(ids, wavs, strict=True) if len(w) < recognizer.min_samples}
+    todo = [(i, w) for i, w in zip(ids, wavs, strict=True) if i not in heard]
+    for k in range(0, len(todo), 16):
+        chunk = todo[k : k + 16]
+        said = recognizer.transcribe([w for _, w in chunk])
+        heard.update(zip([i for i, _ in chunk], said, strict=True))
+    by_id = {r["id"]: r for r in rows}
+    for i in ids:
+        by_id[i].update(
+            transcript=heard[i], cer=cer([texts[i]], [heard[i]]), wer=wer([texts[i]], [heard[i]])
+        )
+    refs, hyps = [texts[i] for i in ids], [heard[i] for i in ids]
+    return {
+        "cer": cer(refs, hyps),
+        "wer": wer(refs, hyps),
+        "utterances": len(ids),
+        "too_short": sum(len(w) < recognizer.min_samples for w in wavs),
+        "recognizer_step": int(recognizer.step),
+    }
+
+
 def markdown_table(results: list[dict]) -> str:
-    """One row per evaluation: mean ± 95% interval of each metric."""
-    head = "| system | n | " + " | ".join(METRICS.values()) + " |"
-    rule = "|---|---|" + "---|" * len(METRICS)
+    """One row per evaluation: mean ± 95% interval of each metric, and the corpus CER and WER
+    of a recognizer's transcripts where there are some."""
+    judged = any("intelligibility" in r for r in results)
+    extra = " CER ↓ | WER ↓ |" if judged else ""
+    head = "| system | n | " + " | ".join(METRICS.values()) + " |" + extra
+    rule = "|---|---|" + "---|" * (len(METRICS) + 2 * judged)
     lines = [head, rule]
     for r in results:
         cells = []
         for m in METRICS:
             s = r["summary"][m]
             cells.append("–" if s["n"] == 0 else f"{s['mean']:.3f} ± {s['ci95']:.3f}")
+        if judged:
+            i = r.get("intelligibility")
+            cells += [f"{i['cer']:.3f}", f"{i['wer']:.3f}"] if i else ["–", "–"]
         lines.append(
             f"| {r['title']} | {r['utterances'] - r['failed']} | " + " | ".join(cells) + " |"
         )

@@ -31,6 +31,7 @@ from tts_jax.eval.attention import diagnostics_summary
 from tts_jax.eval.evaluate import evaluate_pairs
 from tts_jax.models.tacotron2.inference import Synthesizer, export_gta, heldout_synthesis
 from tts_jax.models.tacotron2.train import param_count
+from tts_jax.paths import is_remote, run_path
 from tts_jax.workdir import read_config
 
 # Student name -> the teacher mels it is trained on (None: the recordings' mels).
@@ -51,8 +52,14 @@ REPORTED = (
 
 def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
     """The runner ``get_sweep`` names: trains, scores and reports every student (above)."""
+    if is_remote(workdir):
+        raise UserError(
+            f"--workdir {workdir}: the distillation sweep writes its teacher's mels there for "
+            "the students to train on, and training data is read from a local disk; give a "
+            "local workdir (its teacher may be in a bucket)"
+        )
     chosen = [o.partition("=")[2] for o in overrides if o.startswith("teacher.path=")]
-    teacher = Path(chosen[-1] if chosen else sweep["teacher"])
+    teacher = run_path(chosen[-1] if chosen else sweep["teacher"])
     if not teacher.is_dir():
         raise UserError(f"teacher {teacher} is not a folder (a Tacotron 2 workdir or export)")
     tcfg = read_config(teacher, "tacotron2")
@@ -133,7 +140,7 @@ def _train(name: str, cfg, run_dir: Path) -> dict:
 def _score(path: Path, sweep: dict, out_dir: Path) -> dict:
     """Held-out synthesis of the test split, scored against espeak (Griffin-Lim vocoder: the
     comparison is between text-to-mel models, so every row shares the vocoder)."""
-    pairs, diagnostics, synth = heldout_synthesis(path, "test", sweep["heldout"])
+    pairs, diagnostics, synth, _ = heldout_synthesis(path, "test", sweep["heldout"])
     result = evaluate_pairs(pairs, synth.config.data.sample_rate, out_dir, path.name)
     attention = diagnostics_summary(diagnostics)
     summary = result["summary"]

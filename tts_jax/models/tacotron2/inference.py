@@ -189,9 +189,10 @@ def heldout_synthesis(
     against their recordings, or ``sentences`` against espeak speaking them as the corpus
     builder does (same voice, rate and trimming).
 
-    Returns ``(pairs, diagnostics, synthesizer)``: ``(id, espeak audio, synthesized audio)``
-    triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, and per sentence the attention
-    diagnostics of the free-running alignment with ``stopped_by_token``.
+    Returns ``(pairs, diagnostics, synthesizer, texts)``: ``(id, espeak audio, synthesized
+    audio)`` triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, per sentence the
+    attention diagnostics of the free-running alignment with ``stopped_by_token``, and each
+    id's text.
     """
     synth = Synthesizer.from_workdir(path, step=step)
     config = synth.config
@@ -220,13 +221,13 @@ def heldout_synthesis(
                 reference_seconds=len(ref) / mel_cfg.sample_rate,
             )
         )
-    return pairs, diagnostics, synth
+    return pairs, diagnostics, synth, dict(zip(ids, texts, strict=True))
 
 
 def evaluate(path, request: EvalRequest) -> Evaluation:
     """Held-out synthesis (:func:`heldout_synthesis`) scored against espeak, with the attention
     diagnostics and the duration ratio as the family's own statistics."""
-    pairs, diagnostics, synth = heldout_synthesis(
+    pairs, diagnostics, synth, texts = heldout_synthesis(
         path, request.split, request.limit, request.vocoder, request.sentences, request.step
     )
     held_out = "given sentences" if request.sentences else f"{request.split} split"
@@ -237,4 +238,5 @@ def evaluate(path, request: EvalRequest) -> Evaluation:
         step=synth.step,
         pairs=pairs,
         stats={"attention": stats},
+        texts=texts,
     )
