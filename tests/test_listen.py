@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,9 @@ SHOTS = os.environ.get("TTS_JAX_LISTEN_SCREENSHOTS")
 MUSHRA_SCORES = {"reference": 100, "clean": 80, "noisy": 45, "anchor": 15}
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict | bytes]:
-    data = json.dumps(body).encode() if body is not None else None
+def http(method: str, url: str, body: dict | bytes | None = None) -> tuple[int, dict | bytes]:
+    """A request with a JSON ``body`` (or these bytes, as they are): ``(status, reply)``."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     try:
@@ -179,11 +181,30 @@ def test_server_validates_every_request(samples, tmp_path):
             ("POST", "/api/answer", {"session": sid, "trial": 1, "scores": ok,
                                       "plays": plays}, 409, "not the next one"),
             ("POST", "/api/answer", {"session": sid, "trial": "zero"}, 422, "trial"),
+            # a JSON true is no score, "0" no trial number, a misspelt field no field
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": {**ok, "A": True},
+                                      "plays": plays}, 422, "scores.A"),
+            ("POST", "/api/answer", {"session": sid, "trial": "0", "scores": ok,
+                                      "plays": plays}, 422, "trial"),
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": ok, "plays": plays,
+                                      "score": 3}, 422, "score: Extra inputs"),
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": ok,
+                                      "plays": {**plays, "ref": -2}}, 422, "plays: counts"),
+            ("POST", "/api/answer", b'{"session": "', 422, "not valid JSON"),
+            ("POST", "/api/answer", b"[" * 20_000, 413, "over 16384 bytes"),
+            ("POST", "/api/session", {"name": "x" * 81}, 422, "name"),
         ]  # fmt: skip
         for method, path, body, want, message in cases:
             status, reply = http(method, s.url + path, body)
             assert status == want, (path, reply)
             assert message in (reply.get("error", "") if isinstance(reply, dict) else ""), reply
+        # A body without a stated length (chunked) is refused before it is read.
+        conn = HTTPConnection(s.url.removeprefix("http://"), timeout=10)
+        conn.request("POST", "/api/answer", body=iter([b"{}"]), encode_chunked=True,
+                     headers={"Content-Type": "application/json"})  # fmt: skip
+        reply = conn.getresponse()
+        assert reply.status == 411 and b"Content-Length" in reply.read()
+        conn.close()
         status, wav = http("GET", f"{s.url}/api/audio/{sid}/0/A")
         assert status == 200 and wav[:4] == b"RIFF"
         answer = {"session": sid, "trial": 0, "scores": ok, "plays": plays}
