@@ -42,7 +42,7 @@ from tts_jax.errors import UserError
 from tts_jax.listen import stimuli
 from tts_jax.listen.design import load_test
 from tts_jax.listen.results import write_results
-from tts_jax.listen.store import Store
+from tts_jax.listen.store import Store, read_ratings
 
 # Where to keep the screenshots (the docs/ images are refreshed by setting this to docs/).
 SHOTS = os.environ.get("TTS_JAX_LISTEN_SCREENSHOTS")
@@ -148,6 +148,22 @@ def test_test_files_are_checked(samples, tmp_path):
         load_test(write_test(tmp_path, samples, "ab", sentence=3))
     with pytest.raises(UserError, match="not a samples folder"):
         load_test(write_test(tmp_path, tmp_path, "ab"))
+    with pytest.raises(UserError, match="include_reference must be true or false"):
+        load_test(write_test(tmp_path, samples, "mos", include_reference="no"))
+    with pytest.raises(UserError, match="non-empty list of sentence ids"):
+        load_test(write_test(tmp_path, samples, "mos", sentences=[]))
+    with pytest.raises(UserError, match="name a pair twice"):
+        load_test(
+            write_test(tmp_path, samples, "ab", pairs=[["clean", "noisy"], ["noisy", "clean"]])
+        )
+    (tmp_path / "latin1.toml").write_bytes('title = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_test(tmp_path / "latin1.toml")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "samples.json").write_text('{"systems": ')
+    with pytest.raises(UserError, match="not a samples manifest"):
+        load_test(write_test(tmp_path, broken, "ab"))
     spec = load_test(write_test(tmp_path, samples, "mushra", sentences=1))
     assert spec.sentences == SENTENCES[:1]
     assert spec.conditions == ("clean", "noisy", "reference", "anchor")
@@ -156,6 +172,13 @@ def test_test_files_are_checked(samples, tmp_path):
     other = load_test(write_test(tmp_path, samples, "mushra", sentences=2))
     with pytest.raises(UserError, match="holds the ratings of another test"):
         Store(other.ratings, other.kind, other.fingerprint)
+    with pytest.raises(UserError, match="holds the ratings of another test"):
+        read_ratings(other.ratings, other.kind, other.fingerprint)
+    not_db = tmp_path / "not_a_database.sqlite"
+    not_db.write_bytes(b"these are no ratings" * 100)
+    for open_it in (Store, read_ratings):
+        with pytest.raises(UserError, match="is not a ratings file"):
+            open_it(not_db, spec.kind, spec.fingerprint)
 
 
 def test_server_validates_every_request(samples, tmp_path):
@@ -367,6 +390,16 @@ def test_listen_cli_refuses_bad_input(tmp_path, samples, capsys):
     test = write_test(tmp_path, samples, "mos")
     assert main(["listen", "results", "--test", str(test)]) == 2
     assert "no ratings yet" in capsys.readouterr().err
+    for port in ("99999", None):  # out of range; taken
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            argv = ["listen", "serve", "--test", str(test), "--port",
+                    port or str(taken.getsockname()[1])]  # fmt: skip
+            assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert ("expected 0..65535" if port else "cannot serve on 127.0.0.1") in err
 
 
 @pytest.mark.slow

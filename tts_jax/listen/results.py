@@ -159,7 +159,7 @@ def write_results(spec: TestSpec, out) -> str:
     markdown."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, prefs, names = read_ratings(spec.ratings)
+    rows, prefs, names = read_ratings(spec.ratings, spec.kind, spec.fingerprint)
     listeners = {r["listener"] for r in (prefs if spec.kind == "ab" else rows)}
     head = [
         f"# {spec.title}",
