@@ -387,6 +387,11 @@ def test_listen_cli_refuses_bad_input(tmp_path, samples, capsys):
     assert "neither a workdir or exported model" in capsys.readouterr().err
     assert main(["listen", "page", "--system", f"anchor={samples}", "--out", str(tmp_path)]) == 2
     assert "system name 'anchor'" in capsys.readouterr().err
+    run = tmp_path / "run"
+    shutil.copytree(samples / "audio" / "clean", run)
+    (run / "done.json").write_text('{"mcd": ')
+    assert main(["listen", "page", "--system", f"x={run}", "--out", str(tmp_path / "p")]) == 2
+    assert "done.json is not valid JSON" in capsys.readouterr().err
     test = write_test(tmp_path, samples, "mos")
     assert main(["listen", "results", "--test", str(test)]) == 2
     assert "no ratings yet" in capsys.readouterr().err
