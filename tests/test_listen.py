@@ -9,6 +9,7 @@ tables can be checked against those scores.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -338,6 +339,11 @@ def test_ab_in_chromium(samples, tmp_path, browser):
         assert choice == ("none" if sentence == SENTENCES[1] else "clean")
     md = write_results(s.spec, tmp_path / "results")
     assert "| clean | noisy | 2 | 50 % (9–91) | 0 % (0–66) | 50 % (9–91) | 1 | 1 |" in md
+    with open(tmp_path / "results" / "preferences.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))  # one column a number: share, its interval's bounds
+    assert float(row["share_a"]) == 0.5 and float(row["share_b_high"]) == pytest.approx(
+        0.658, abs=1e-3
+    )
 
 
 def test_mos_and_the_samples_page_in_chromium(samples, tmp_path, browser):
