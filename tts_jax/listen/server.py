@@ -121,10 +121,34 @@ def _next_trial(total: int, done: set[int]) -> int | None:
     return next((k for k in range(total) if k not in done), None)
 
 
+def _state(spec: TestSpec, store: Store, loudness: dict, found: dict) -> dict:
+    """What the page needs to know of the test and of where the listener ``found`` is."""
+    done = store.answered(found["session"])
+    total = len(found["plan"])
+    return {
+        "session": found["session"],
+        "name": found["name"],
+        "type": spec.kind,
+        "title": spec.title,
+        "total": total,
+        "answered": len(done),
+        "next": _next_trial(total, done),
+        "score_range": list(spec.score_range) if spec.kind != "ab" else None,
+        "scale": {"mushra": MUSHRA_SCALE, "mos": ACR}.get(spec.kind),
+        "question": ACR_QUESTION if spec.kind == "mos" else None,
+        "loudness_lufs": round(loudness["target_lufs"], 1),
+    }
+
+
 def create_app(spec: TestSpec, store: Store, stimuli: dict, loudness: dict) -> FastAPI:
     """The test's web application."""
     app = FastAPI(title=spec.title, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+    def state(found: dict) -> dict:
+        return _state(spec, store, loudness, found)
 
     def listener(session: str) -> dict:
         found = store.listener(session) if SESSION.match(session) else None
@@ -137,23 +161,6 @@ def create_app(spec: TestSpec, store: Store, stimuli: dict, loudness: dict) -> F
         if not 0 <= k < len(plan):
             _not_found(f"trial {k} does not exist (this test has trials 0..{len(plan) - 1})")
         return plan[k]
-
-    def state(found: dict) -> dict:
-        done = store.answered(found["session"])
-        total = len(found["plan"])
-        return {
-            "session": found["session"],
-            "name": found["name"],
-            "type": spec.kind,
-            "title": spec.title,
-            "total": total,
-            "answered": len(done),
-            "next": _next_trial(total, done),
-            "score_range": list(spec.score_range) if spec.kind != "ab" else None,
-            "scale": {"mushra": MUSHRA_SCALE, "mos": ACR}.get(spec.kind),
-            "question": ACR_QUESTION if spec.kind == "mos" else None,
-            "loudness_lufs": round(loudness["target_lufs"], 1),
-        }
 
     @app.get("/")
     def page():
@@ -233,15 +240,15 @@ def create_app(spec: TestSpec, store: Store, stimuli: dict, loudness: dict) -> F
             raise HTTPException(status_code=409, detail="already answered") from None
         return state(found)
 
-    @app.exception_handler(StarletteHTTPException)
-    def http_error(_request, exc: StarletteHTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    def invalid(_request, exc: RequestValidationError):
-        return JSONResponse({"error": "; ".join(map(_invalid, exc.errors()))}, status_code=422)
-
     return app
+
+
+def _http_error(_request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": "; ".join(map(_invalid, exc.errors()))}, status_code=422)
 
 
 def _invalid(e: dict) -> str:
