@@ -170,3 +170,12 @@ def test_summarize_systems_per_system_means_and_intervals():
         assert (s.n, s.listeners) == (20, 5)
         assert (s.mean, s.t_low, s.t_high) == pytest.approx((mean, low, high))
         assert s.boot_low < s.mean < s.boot_high
+
+
+def test_summaries_do_not_depend_on_the_listeners_session_ids():
+    # The same answers in the same order under other (random) session ids: the same intervals.
+    rng = np.random.default_rng(6)
+    rows = _rows("a", rng.normal(60, 10, (6, 4)))
+    renamed = {f"l{i}": name for i, name in enumerate(["zz", "b7", "q", "a1", "m", "c"])}
+    other = [{**r, "listener": renamed[r["listener"]]} for r in rows]
+    assert stats.summarize_systems(rows, n_boot=300) == stats.summarize_systems(other, n_boot=300)

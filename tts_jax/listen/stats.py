@@ -104,8 +104,12 @@ class SystemSummary:
 
 
 def summarize_systems(rows: list[dict], n_boot: int = 2000, seed: int = 0) -> list[SystemSummary]:
-    """Per system (in order of first appearance): mean, t-interval, two-way bootstrap."""
-    listeners = sorted({r["listener"] for r in rows})
+    """Per system (in order of first appearance): mean, t-interval, two-way bootstrap.
+
+    The bootstrap's rows are the listeners in the order they first appear in ``rows`` (for a
+    ratings file, the order they answered in), not by their random session ids, so that one
+    seed gives one interval for the same answers."""
+    listeners = list(dict.fromkeys(r["listener"] for r in rows))
     sentences = sorted({r["sentence"] for r in rows})
     out = []
     for system in dict.fromkeys(r["system"] for r in rows):
