@@ -165,6 +165,12 @@ def test_test_files_are_checked(samples, tmp_path):
     (broken / "samples.json").write_text('{"systems": ')
     with pytest.raises(UserError, match="not a samples manifest"):
         load_test(write_test(tmp_path, broken, "ab"))
+    narrow = tmp_path / "narrow"  # the same folder, as if its audio were at 6 kHz
+    shutil.copytree(samples, narrow)
+    manifest = json.loads((narrow / "samples.json").read_text())
+    (narrow / "samples.json").write_text(json.dumps({**manifest, "sample_rate": 6000}))
+    with pytest.raises(UserError, match="anchor needs audio above 7000 Hz"):
+        load_test(write_test(tmp_path, narrow, "mushra"))
     spec = load_test(write_test(tmp_path, samples, "mushra", sentences=1))
     assert spec.sentences == SENTENCES[:1]
     assert spec.conditions == ("clean", "noisy", "reference", "anchor")

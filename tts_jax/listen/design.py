@@ -37,6 +37,7 @@ import numpy as np
 
 from tts_jax.errors import UserError
 from tts_jax.listen.stats import ANCHOR, HIDDEN_REFERENCE
+from tts_jax.listen.stimuli import ANCHOR_CUTOFF_HZ
 
 KINDS = ("mushra", "mos", "ab")
 MANIFEST = "samples.json"  # what `tts-jax listen page` writes beside index.html
@@ -198,6 +199,10 @@ def load_test(path) -> TestSpec:
     needs_reference = kind == "mushra" or (kind == "mos" and include_reference)
     if needs_reference and HIDDEN_REFERENCE not in manifest["audio"]:
         _fail(path, f"a {kind} test needs reference recordings; {samples} has none")
+    rate = int(manifest["sample_rate"])
+    if kind == "mushra" and rate <= 2 * ANCHOR_CUTOFF_HZ:
+        _fail(path, f"the {ANCHOR_CUTOFF_HZ:.0f} Hz low-pass anchor needs audio above "
+                    f"{2 * ANCHOR_CUTOFF_HZ:.0f} Hz; {samples} is at {rate} Hz")  # fmt: skip
     keep = [*systems, *([HIDDEN_REFERENCE] if needs_reference else [])]
     texts = {s["id"]: s.get("text", "") for s in manifest["sentences"]}
     return TestSpec(
@@ -209,7 +214,7 @@ def load_test(path) -> TestSpec:
         sentences=tuple(sentences),
         texts={k: texts[k] for k in sentences},
         audio=_audio(path, manifest, samples, keep, sentences),
-        sample_rate=int(manifest["sample_rate"]),
+        sample_rate=rate,
         ratings=path.parent / raw.get("ratings", path.with_suffix(".sqlite").name),
         pairs=pairs,
         include_reference=include_reference,
