@@ -34,7 +34,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-import soundfile as sf
 
 from tts_jax import audio, workdir
 from tts_jax.data.corpus import espeak_reference
@@ -147,6 +146,42 @@ def _mel_config(systems: list[System], sample_rate: int) -> audio.MelConfig:
     return audio.MelConfig(sample_rate=sample_rate, fmax=min(8000.0, sample_rate / 2))
 
 
+def _text_sentences(model: System, sentences_file, limit: int) -> tuple[list, int, str]:
+    """Sentences of a text file (default: the held-out ones), espeak speaking them."""
+    rate = audio.MelConfig.from_config(model.config.data).sample_rate
+    texts = read_sentences(sentences_file or HELDOUT)[:limit]
+    voice = TextConfig.from_config(model.config.data.text).voice
+    found = [
+        Sentence(f"sentence{i:03d}", t, espeak_reference(t, voice, rate))
+        for i, t in enumerate(texts)
+    ]
+    return found, rate, f"espeak ({voice}) speaking the sentences, as the corpus builder does"
+
+
+def _corpus_sentences(model: System, split: str, limit: int) -> tuple[list, int, str]:
+    """The first utterances of a split of the model's corpus: recordings and their mels."""
+    corpus = corpus_from_config(model.config).split(split)
+    found = []
+    for i in range(min(limit, len(corpus))):
+        ex = corpus.example(i)
+        sid = corpus.ids[i] if NAME.match(corpus.ids[i]) else f"utt{i:03d}"
+        found.append(Sentence(sid, corpus.texts[i], ex["audio"], ex["mel"]))
+    return found, corpus.mel.sample_rate, f"the corpus's recordings ({split} split)"
+
+
+def _shared_wavs(systems: list[System], limit: int) -> tuple[list, int, str]:
+    """The sentence ids every wav folder has, without text or reference."""
+    stems = set.intersection(*({p.stem for p in s.path.glob("*.wav")} for s in systems))
+    ids = sorted(i for i in stems if NAME.match(i))[:limit]
+    if not ids:
+        raise UserError(
+            "the wav folders share no file names: "
+            + ", ".join(f"{s.name} ({s.path})" for s in systems)
+        )
+    rate = int(audio.wav_info(systems[0].path / f"{ids[0]}.wav").samplerate)
+    return [Sentence(i, "", None) for i in ids], rate, "none given"
+
+
 def choose_sentences(
     systems: list[System], sentences_file, split, limit: int, reference_dir
 ) -> tuple[list[Sentence], int, str]:
@@ -160,36 +195,11 @@ def choose_sentences(
             "use --split (the corpus's recordings and their mels) instead"
         )
     if models and not split and (sentences_file or not vocoders):
-        first = models[0]
-        rate = audio.MelConfig.from_config(first.config.data).sample_rate
-        texts = read_sentences(sentences_file or HELDOUT)[:limit]
-        voice = TextConfig.from_config(first.config.data.text).voice
-        found = [
-            Sentence(f"sentence{i:03d}", t, espeak_reference(t, voice, rate))
-            for i, t in enumerate(texts)
-        ]
-        source = f"espeak ({voice}) speaking the sentences, as the corpus builder does"
+        found, rate, source = _text_sentences(models[0], sentences_file, limit)
     elif models:
-        first = models[0]
-        corpus = corpus_from_config(first.config).split(split or "test")
-        rate = corpus.mel.sample_rate
-        found = []
-        for i in range(min(limit, len(corpus))):
-            ex = corpus.example(i)
-            sid = corpus.ids[i] if NAME.match(corpus.ids[i]) else f"utt{i:03d}"
-            found.append(Sentence(sid, corpus.texts[i], ex["audio"], ex["mel"]))
-        source = f"the corpus's recordings ({split or 'test'} split)"
+        found, rate, source = _corpus_sentences(models[0], split or "test", limit)
     else:
-        stems = set.intersection(*({p.stem for p in s.path.glob("*.wav")} for s in systems))
-        ids = sorted(i for i in stems if NAME.match(i))[:limit]
-        if not ids:
-            raise UserError(
-                "the wav folders share no file names: "
-                + ", ".join(f"{s.name} ({s.path})" for s in systems)
-            )
-        rate = int(sf.info(str(systems[0].path / f"{ids[0]}.wav")).samplerate)
-        found = [Sentence(i, "", None) for i in ids]
-        source = "none given"
+        found, rate, source = _shared_wavs(systems, limit)
     if not found:
         raise UserError(f"no sentences to render (reference: {source}); check --split / --limit")
     if reference_dir:

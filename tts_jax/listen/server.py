@@ -214,33 +214,39 @@ def create_app(spec: TestSpec, store: Store, stimuli: dict, loudness: dict) -> F
     @app.post("/api/answer")
     def answer(body: Answer):
         found = listener(body.session)
-        trial = trial_of(found, body.trial)
-        done = store.answered(body.session)
-        if body.trial in done:
-            raise HTTPException(status_code=409, detail=f"trial {body.trial} is already answered")
-        current = _next_trial(len(found["plan"]), done)
-        if body.trial != current:
-            raise HTTPException(
-                status_code=409, detail=f"trial {body.trial} is not the next one ({current})"
-            )
-        slots = letters(len(trial["conditions"]))
-        plays = _check_plays(body.plays, slots, spec.kind == "mushra")
-        try:
-            if spec.kind == "ab":
-                pair, left, choice, pair_plays = _preference(body, trial, slots, plays)
-                store.add_preference(
-                    body.session, body.trial, trial["sentence"], pair, left, choice, pair_plays
-                )
-            else:
-                scores = _check_scores(body.scores, slots, spec.score_range)
-                shown = zip(slots, trial["conditions"], strict=True)
-                rows = [(c, scores[s], plays[s]) for s, c in shown]
-                store.add_ratings(body.session, body.trial, trial["sentence"], rows)
-        except AlreadyAnswered:  # the same answer, posted twice at once
-            raise HTTPException(status_code=409, detail="already answered") from None
+        _record(spec, store, found, trial_of(found, body.trial), body)
         return state(found)
 
     return app
+
+
+def _record(spec: TestSpec, store: Store, found: dict, trial: dict, body: Answer) -> None:
+    """Checks an answer to the listener ``found``'s ``trial`` and stores it (one transaction):
+    409 unless it is their next trial, 422 unless every sample was played and the scores or
+    the choice fit the test."""
+    done = store.answered(body.session)
+    if body.trial in done:
+        raise HTTPException(status_code=409, detail=f"trial {body.trial} is already answered")
+    current = _next_trial(len(found["plan"]), done)
+    if body.trial != current:
+        raise HTTPException(
+            status_code=409, detail=f"trial {body.trial} is not the next one ({current})"
+        )
+    slots = letters(len(trial["conditions"]))
+    plays = _check_plays(body.plays, slots, spec.kind == "mushra")
+    try:
+        if spec.kind == "ab":
+            pair, left, choice, pair_plays = _preference(body, trial, slots, plays)
+            store.add_preference(
+                body.session, body.trial, trial["sentence"], pair, left, choice, pair_plays
+            )
+        else:
+            scores = _check_scores(body.scores, slots, spec.score_range)
+            shown = zip(slots, trial["conditions"], strict=True)
+            rows = [(c, scores[s], plays[s]) for s, c in shown]
+            store.add_ratings(body.session, body.trial, trial["sentence"], rows)
+    except AlreadyAnswered:  # the same answer, posted twice at once
+        raise HTTPException(status_code=409, detail="already answered") from None
 
 
 def _http_error(_request, exc: StarletteHTTPException) -> JSONResponse:
