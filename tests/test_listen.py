@@ -9,6 +9,7 @@ tables can be checked against those scores.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ from tts_jax.errors import UserError
 from tts_jax.listen import stimuli
 from tts_jax.listen.design import load_test
 from tts_jax.listen.results import write_results
-from tts_jax.listen.store import Store
+from tts_jax.listen.store import Store, read_ratings
 
 # Where to keep the screenshots (the docs/ images are refreshed by setting this to docs/).
 SHOTS = os.environ.get("TTS_JAX_LISTEN_SCREENSHOTS")
@@ -49,8 +51,9 @@ SHOTS = os.environ.get("TTS_JAX_LISTEN_SCREENSHOTS")
 MUSHRA_SCORES = {"reference": 100, "clean": 80, "noisy": 45, "anchor": 15}
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict | bytes]:
-    data = json.dumps(body).encode() if body is not None else None
+def http(method: str, url: str, body: dict | bytes | None = None) -> tuple[int, dict | bytes]:
+    """A request with a JSON ``body`` (or these bytes, as they are): ``(status, reply)``."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     try:
@@ -146,6 +149,28 @@ def test_test_files_are_checked(samples, tmp_path):
         load_test(write_test(tmp_path, samples, "ab", sentence=3))
     with pytest.raises(UserError, match="not a samples folder"):
         load_test(write_test(tmp_path, tmp_path, "ab"))
+    with pytest.raises(UserError, match="include_reference must be true or false"):
+        load_test(write_test(tmp_path, samples, "mos", include_reference="no"))
+    with pytest.raises(UserError, match="non-empty list of sentence ids"):
+        load_test(write_test(tmp_path, samples, "mos", sentences=[]))
+    with pytest.raises(UserError, match="name a pair twice"):
+        load_test(
+            write_test(tmp_path, samples, "ab", pairs=[["clean", "noisy"], ["noisy", "clean"]])
+        )
+    (tmp_path / "latin1.toml").write_bytes('title = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_test(tmp_path / "latin1.toml")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "samples.json").write_text('{"systems": ')
+    with pytest.raises(UserError, match="not a samples manifest"):
+        load_test(write_test(tmp_path, broken, "ab"))
+    narrow = tmp_path / "narrow"  # the same folder, as if its audio were at 6 kHz
+    shutil.copytree(samples, narrow)
+    manifest = json.loads((narrow / "samples.json").read_text())
+    (narrow / "samples.json").write_text(json.dumps({**manifest, "sample_rate": 6000}))
+    with pytest.raises(UserError, match="anchor needs audio above 7000 Hz"):
+        load_test(write_test(tmp_path, narrow, "mushra"))
     spec = load_test(write_test(tmp_path, samples, "mushra", sentences=1))
     assert spec.sentences == SENTENCES[:1]
     assert spec.conditions == ("clean", "noisy", "reference", "anchor")
@@ -154,6 +179,13 @@ def test_test_files_are_checked(samples, tmp_path):
     other = load_test(write_test(tmp_path, samples, "mushra", sentences=2))
     with pytest.raises(UserError, match="holds the ratings of another test"):
         Store(other.ratings, other.kind, other.fingerprint)
+    with pytest.raises(UserError, match="holds the ratings of another test"):
+        read_ratings(other.ratings, other.kind, other.fingerprint)
+    not_db = tmp_path / "not_a_database.sqlite"
+    not_db.write_bytes(b"these are no ratings" * 100)
+    for open_it in (Store, read_ratings):
+        with pytest.raises(UserError, match="is not a ratings file"):
+            open_it(not_db, spec.kind, spec.fingerprint)
 
 
 def test_server_validates_every_request(samples, tmp_path):
@@ -179,11 +211,30 @@ def test_server_validates_every_request(samples, tmp_path):
             ("POST", "/api/answer", {"session": sid, "trial": 1, "scores": ok,
                                       "plays": plays}, 409, "not the next one"),
             ("POST", "/api/answer", {"session": sid, "trial": "zero"}, 422, "trial"),
+            # a JSON true is no score, "0" no trial number, a misspelt field no field
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": {**ok, "A": True},
+                                      "plays": plays}, 422, "scores.A"),
+            ("POST", "/api/answer", {"session": sid, "trial": "0", "scores": ok,
+                                      "plays": plays}, 422, "trial"),
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": ok, "plays": plays,
+                                      "score": 3}, 422, "score: Extra inputs"),
+            ("POST", "/api/answer", {"session": sid, "trial": 0, "scores": ok,
+                                      "plays": {**plays, "ref": -2}}, 422, "plays: counts"),
+            ("POST", "/api/answer", b'{"session": "', 422, "not valid JSON"),
+            ("POST", "/api/answer", b"[" * 20_000, 413, "over 16384 bytes"),
+            ("POST", "/api/session", {"name": "x" * 81}, 422, "name"),
         ]  # fmt: skip
         for method, path, body, want, message in cases:
             status, reply = http(method, s.url + path, body)
             assert status == want, (path, reply)
             assert message in (reply.get("error", "") if isinstance(reply, dict) else ""), reply
+        # A body without a stated length (chunked) is refused before it is read.
+        conn = HTTPConnection(s.url.removeprefix("http://"), timeout=10)
+        conn.request("POST", "/api/answer", body=iter([b"{}"]), encode_chunked=True,
+                     headers={"Content-Type": "application/json"})  # fmt: skip
+        reply = conn.getresponse()
+        assert reply.status == 411 and b"Content-Length" in reply.read()
+        conn.close()
         status, wav = http("GET", f"{s.url}/api/audio/{sid}/0/A")
         assert status == 200 and wav[:4] == b"RIFF"
         answer = {"session": sid, "trial": 0, "scores": ok, "plays": plays}
@@ -294,6 +345,11 @@ def test_ab_in_chromium(samples, tmp_path, browser):
         assert choice == ("none" if sentence == SENTENCES[1] else "clean")
     md = write_results(s.spec, tmp_path / "results")
     assert "| clean | noisy | 2 | 50 % (9–91) | 0 % (0–66) | 50 % (9–91) | 1 | 1 |" in md
+    with open(tmp_path / "results" / "preferences.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))  # one column a number: share, its interval's bounds
+    assert float(row["share_a"]) == 0.5 and float(row["share_b_high"]) == pytest.approx(
+        0.658, abs=1e-3
+    )
 
 
 def test_mos_and_the_samples_page_in_chromium(samples, tmp_path, browser):
@@ -343,9 +399,24 @@ def test_listen_cli_refuses_bad_input(tmp_path, samples, capsys):
     assert "neither a workdir or exported model" in capsys.readouterr().err
     assert main(["listen", "page", "--system", f"anchor={samples}", "--out", str(tmp_path)]) == 2
     assert "system name 'anchor'" in capsys.readouterr().err
+    run = tmp_path / "run"
+    shutil.copytree(samples / "audio" / "clean", run)
+    (run / "done.json").write_text('{"mcd": ')
+    assert main(["listen", "page", "--system", f"x={run}", "--out", str(tmp_path / "p")]) == 2
+    assert "done.json is not valid JSON" in capsys.readouterr().err
     test = write_test(tmp_path, samples, "mos")
     assert main(["listen", "results", "--test", str(test)]) == 2
     assert "no ratings yet" in capsys.readouterr().err
+    for port in ("99999", None):  # out of range; taken
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            argv = ["listen", "serve", "--test", str(test), "--port",
+                    port or str(taken.getsockname()[1])]  # fmt: skip
+            assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert ("expected 0..65535" if port else "cannot serve on 127.0.0.1") in err
 
 
 @pytest.mark.slow

@@ -45,16 +45,40 @@ def test_two_way_bootstrap_spread_matches_the_closed_form_for_additive_effects()
     assert (high - low) / 2 == pytest.approx(1.96 * want_sd, rel=0.1)
 
 
-def test_bootstrap_with_missing_cells_weights_each_rating_once():
-    # Listener l1 rated only one sentence: with every weight 1 the statistic is the plain
-    # mean of all ratings (not the mean of per-listener means).
-    rows = _rows("s", [[10.0, 20.0]]) + [
-        {"listener": "l1", "sentence": "s0", "system": "s", "score": 90.0}
+def test_crossed_means_is_the_mean_of_the_drawn_ratings_by_brute_force():
+    # Cells rated once, twice or not at all; each replicate's listeners and sentences are drawn
+    # explicitly, its ratings listed one by one (a cell drawn via k listener copies and m
+    # sentence copies is listed k * m times) and averaged.
+    rng = np.random.default_rng(5)
+    n_l, n_s = 4, 3
+    rows = [
+        {"listener": f"l{i}", "sentence": f"s{j}", "system": "x", "score": float(v)}
+        for i in range(n_l)
+        for j in range(n_s)
+        for v in rng.integers(0, 101, rng.integers(0, 3))
     ]
-    sums, counts = stats.cell_matrix(rows, ["l0", "l1"], ["s0", "s1"])
-    num = np.einsum("l,ls,s->", np.ones(2), sums, np.ones(2))
-    den = np.einsum("l,ls,s->", np.ones(2), counts, np.ones(2))
-    assert num / den == pytest.approx(40.0)
+    listeners, sentences = [f"l{i}" for i in range(n_l)], [f"s{j}" for j in range(n_s)]
+    sums, counts = stats.cell_matrix(rows, listeners, sentences)
+    draws_l = rng.integers(0, n_l, (50, n_l))
+    draws_s = rng.integers(0, n_s, (50, n_s))
+    wl = np.stack([np.bincount(d, minlength=n_l) for d in draws_l])
+    ws = np.stack([np.bincount(d, minlength=n_s) for d in draws_s])
+    got = stats.crossed_means(sums, counts, wl, ws)
+    for b in range(50):
+        drawn = [
+            r["score"]
+            for i in draws_l[b]
+            for j in draws_s[b]
+            for r in rows
+            if (r["listener"], r["sentence"]) == (listeners[i], sentences[j])
+        ]
+        if drawn:
+            assert got[b] == pytest.approx(np.mean(drawn), rel=1e-12)
+        else:
+            assert math.isnan(got[b])
+    # With every weight 1 it is the plain mean of all ratings, not a mean of cell means.
+    ones = stats.crossed_means(sums, counts, np.ones((1, n_l)), np.ones((1, n_s)))
+    assert ones[0] == pytest.approx(np.mean([r["score"] for r in rows]))
 
 
 def test_holm_on_a_hand_computed_example():
@@ -146,3 +170,12 @@ def test_summarize_systems_per_system_means_and_intervals():
         assert (s.n, s.listeners) == (20, 5)
         assert (s.mean, s.t_low, s.t_high) == pytest.approx((mean, low, high))
         assert s.boot_low < s.mean < s.boot_high
+
+
+def test_summaries_do_not_depend_on_the_listeners_session_ids():
+    # The same answers in the same order under other (random) session ids: the same intervals.
+    rng = np.random.default_rng(6)
+    rows = _rows("a", rng.normal(60, 10, (6, 4)))
+    renamed = {f"l{i}": name for i, name in enumerate(["zz", "b7", "q", "a1", "m", "c"])}
+    other = [{**r, "listener": renamed[r["listener"]]} for r in rows]
+    assert stats.summarize_systems(rows, n_boot=300) == stats.summarize_systems(other, n_boot=300)

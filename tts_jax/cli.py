@@ -652,7 +652,9 @@ def _listen_parser(sub) -> None:
         default=[],
         help="NAME=PATH, repeatable: a workdir, an exported model or a folder of wavs",
     )
-    pg.add_argument("--out", required=True, type=LOCAL)
+    pg.add_argument(
+        "--out", required=True, type=LOCAL, help="the folder to write (index.html, audio, images)"
+    )
     pg.add_argument(
         "--sentences",
         type=LOCAL,
@@ -666,7 +668,7 @@ def _listen_parser(sub) -> None:
     pg.add_argument(
         "--vocoder", default=None, help="for synthesizers: griffin-lim (default), hifigan:W, ..."
     )
-    pg.add_argument("--title", default="Samples")
+    pg.add_argument("--title", default="Samples", help="the page's title (default: Samples)")
     pg.set_defaults(out_kind="dir", func=cmd_listen_page)
     sv = verbs.add_parser("serve", help="serve a listening test defined by a TOML file")
     sv.add_argument(
@@ -677,10 +679,10 @@ def _listen_parser(sub) -> None:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)",
     )
-    sv.add_argument("--port", type=_positive_int, default=8000)
+    sv.add_argument("--port", type=_positive_int, default=8000, help="default 8000")
     sv.set_defaults(func=cmd_listen_serve)
     rs = verbs.add_parser("results", help="a test's ratings as tables with intervals and a plot")
-    rs.add_argument("--test", required=True, type=LOCAL)
+    rs.add_argument("--test", required=True, type=LOCAL, help="the TEST.toml that was served")
     rs.add_argument(
         "--out", type=LOCAL, help="folder for the tables (default: TEST_results beside TEST.toml)"
     )

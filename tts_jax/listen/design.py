@@ -37,6 +37,7 @@ import numpy as np
 
 from tts_jax.errors import UserError
 from tts_jax.listen.stats import ANCHOR, HIDDEN_REFERENCE
+from tts_jax.listen.stimuli import ANCHOR_CUTOFF_HZ
 
 KINDS = ("mushra", "mos", "ab")
 MANIFEST = "samples.json"  # what `tts-jax listen page` writes beside index.html
@@ -94,30 +95,37 @@ def read_manifest(samples: Path) -> dict:
             f"{samples} is not a samples folder (no {MANIFEST}); write one with "
             "`tts-jax listen page --out DIR ...`"
         )
-    return json.loads(manifest.read_text())
+    try:
+        found = json.loads(manifest.read_text(encoding="utf-8"))
+        ok = isinstance(found, dict) and {"systems", "sentences", "audio", "sample_rate"} <= set(
+            found
+        )
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        _fail(manifest, "not a samples manifest as `tts-jax listen page` writes it; write it again")
+    return found
 
 
-def load_test(path) -> TestSpec:
-    """Reads and checks ``TEST.toml`` and the samples folder it names."""
-    path = Path(path)
+def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"test file not found: {path}")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         _fail(path, f"not valid TOML ({e})")
     unknown = sorted(set(raw) - KEYS)
     if unknown:
         _fail(path, f"unknown key(s) {unknown}; the keys are {sorted(KEYS)}")
-    kind = raw.get("type")
-    if kind not in KINDS:
-        _fail(path, f"type = {kind!r}; expected one of {', '.join(repr(k) for k in KINDS)}")
-    if "samples" not in raw:
-        _fail(path, "needs samples = 'DIR' (a folder written by `tts-jax listen page`)")
-    samples = (path.parent / str(raw["samples"])).resolve()
-    manifest = read_manifest(samples)
+    for key in ("samples", "ratings", "title"):
+        if key in raw and not isinstance(raw[key], str):
+            _fail(path, f"{key} must be a string; got {raw[key]!r}")
+    if not isinstance(raw.get("include_reference", False), bool):
+        _fail(path, f"include_reference must be true or false; got {raw['include_reference']!r}")
+    return raw
 
-    available = list(manifest["systems"])
+
+def _systems(path: Path, raw: dict, kind: str, samples: Path, available: list) -> list[str]:
     systems = raw.get("systems", available)
     if not isinstance(systems, list) or not all(isinstance(s, str) for s in systems):
         _fail(path, "systems must be a list of names")
@@ -128,59 +136,86 @@ def load_test(path) -> TestSpec:
         _fail(path, f"systems must be distinct and at least one; got {systems}")
     if kind == "ab" and len(systems) < 2:
         _fail(path, "an A/B test needs two or more systems")
+    return systems
 
-    all_ids = [s["id"] for s in manifest["sentences"]]
+
+def _sentences(path: Path, raw: dict, samples: Path, all_ids: list) -> list[str]:
     chosen = raw.get("sentences", len(all_ids))
     if isinstance(chosen, int) and not isinstance(chosen, bool):
         if chosen < 1:
             _fail(path, f"sentences = {chosen}; expected a number >= 1 or a list of ids")
-        sentences = all_ids[:chosen]
-    elif isinstance(chosen, list):
-        bad = [s for s in chosen if s not in all_ids]
-        if bad:
-            _fail(path, f"sentences {bad} are not in {samples} (it has {all_ids})")
-        sentences = list(dict.fromkeys(chosen))
-    else:
-        _fail(path, "sentences must be a number or a list of sentence ids")
+        return all_ids[:chosen]
+    if not isinstance(chosen, list) or not chosen:
+        _fail(path, "sentences must be a number >= 1 or a non-empty list of sentence ids")
+    bad = [s for s in chosen if s not in all_ids]
+    if bad:
+        _fail(path, f"sentences {bad} are not in {samples} (it has {all_ids})")
+    return list(dict.fromkeys(chosen))
 
-    pairs = ()
-    if kind == "ab":
-        given = raw.get("pairs", [list(p) for p in itertools.combinations(systems, 2)])
-        ok = isinstance(given, list) and all(
-            isinstance(p, list) and len(p) == 2 and p[0] != p[1] and set(p) <= set(systems)
-            for p in given
-        )
-        if not ok or not given:
-            _fail(path, f"pairs must be a list of two different systems of {systems}")
-        pairs = tuple(tuple(p) for p in given)
-    include_reference = bool(raw.get("include_reference", False))
+
+def _pairs(path: Path, raw: dict, systems: list[str]) -> tuple[tuple[str, str], ...]:
+    """An A/B test's pairs, each in the order the statistics report it."""
+    given = raw.get("pairs", [list(p) for p in itertools.combinations(systems, 2)])
+    ok = isinstance(given, list) and all(
+        isinstance(p, list) and len(p) == 2 and p[0] != p[1] and set(p) <= set(systems)
+        for p in given
+    )
+    if not ok or not given:
+        _fail(path, f"pairs must be a list of two different systems of {systems}")
+    if len({frozenset(p) for p in given}) != len(given):
+        _fail(path, f"pairs {given} name a pair twice (A/B order is drawn per listener)")
+    return tuple(tuple(p) for p in given)
+
+
+def _audio(path: Path, manifest: dict, samples: Path, conditions, sentences) -> dict:
+    """condition -> sentence id -> wav Path, each inside the samples folder."""
+    audio = {}
+    for condition in conditions:
+        audio[condition] = {}
+        for sid in sentences:
+            rel = manifest["audio"].get(condition, {}).get(sid)
+            wav = (samples / rel).resolve() if isinstance(rel, str) else None
+            if wav is None or not wav.is_file() or samples not in wav.parents:
+                _fail(path, f"{condition} has no audio for sentence {sid!r} in {samples}")
+            audio[condition][sid] = wav
+    return audio
+
+
+def load_test(path) -> TestSpec:
+    """Reads and checks ``TEST.toml`` and the samples folder it names."""
+    path = Path(path)
+    raw = _read_toml(path)
+    kind = raw.get("type")
+    if kind not in KINDS:
+        _fail(path, f"type = {kind!r}; expected one of {', '.join(repr(k) for k in KINDS)}")
+    if "samples" not in raw:
+        _fail(path, "needs samples = 'DIR' (a folder written by `tts-jax listen page`)")
+    samples = (path.parent / raw["samples"]).resolve()
+    manifest = read_manifest(samples)
+    systems = _systems(path, raw, kind, samples, list(manifest["systems"]))
+    sentences = _sentences(path, raw, samples, [s["id"] for s in manifest["sentences"]])
+    pairs = _pairs(path, raw, systems) if kind == "ab" else ()
+    include_reference = raw.get("include_reference", False)
     needs_reference = kind == "mushra" or (kind == "mos" and include_reference)
     if needs_reference and HIDDEN_REFERENCE not in manifest["audio"]:
         _fail(path, f"a {kind} test needs reference recordings; {samples} has none")
-
-    audio = {}
+    rate = int(manifest["sample_rate"])
+    if kind == "mushra" and rate <= 2 * ANCHOR_CUTOFF_HZ:
+        _fail(path, f"the {ANCHOR_CUTOFF_HZ:.0f} Hz low-pass anchor needs audio above "
+                    f"{2 * ANCHOR_CUTOFF_HZ:.0f} Hz; {samples} is at {rate} Hz")  # fmt: skip
     keep = [*systems, *([HIDDEN_REFERENCE] if needs_reference else [])]
-    for system in keep:
-        audio[system] = {}
-        for sid in sentences:
-            rel = manifest["audio"][system].get(sid)
-            wav = (samples / rel).resolve() if rel else None
-            if wav is None or not wav.is_file() or samples not in wav.parents:
-                _fail(path, f"{system} has no audio for sentence {sid!r} in {samples}")
-            audio[system][sid] = wav
     texts = {s["id"]: s.get("text", "") for s in manifest["sentences"]}
-    ratings = path.parent / str(raw.get("ratings", path.with_suffix(".sqlite").name))
     return TestSpec(
         kind=kind,
-        title=str(raw.get("title", f"{kind.upper()} test: {', '.join(systems)}")),
+        title=raw.get("title", f"{kind.upper()} test: {', '.join(systems)}"),
         path=path,
         samples=samples,
         systems=tuple(systems),
         sentences=tuple(sentences),
         texts={k: texts[k] for k in sentences},
-        audio=audio,
-        sample_rate=int(manifest["sample_rate"]),
-        ratings=ratings,
+        audio=_audio(path, manifest, samples, keep, sentences),
+        sample_rate=rate,
+        ratings=path.parent / raw.get("ratings", path.with_suffix(".sqlite").name),
         pairs=pairs,
         include_reference=include_reference,
     )

@@ -34,24 +34,24 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-import soundfile as sf
 
 from tts_jax import audio, workdir
 from tts_jax.data.corpus import espeak_reference
 from tts_jax.data.inputs import corpus_from_config
 from tts_jax.data.sentences import read_sentences
 from tts_jax.errors import UserError
-from tts_jax.family import get_family, with_role
+from tts_jax.family import get_family
 from tts_jax.listen.design import MANIFEST, NAME
-from tts_jax.listen.stats import HIDDEN_REFERENCE
+from tts_jax.listen.stats import ANCHOR, HIDDEN_REFERENCE
 from tts_jax.plotting import alignment_image, mel_image, save_png
-from tts_jax.pretrained import DATA, TTS
+from tts_jax.pretrained import DATA
+from tts_jax.pretrained import load as load_tts
 from tts_jax.text import TextConfig
 from tts_jax.vocoders import load_vocoder
 
 STATIC = importlib.resources.files("tts_jax.listen") / "static"
 HELDOUT = DATA / "heldout_sentences.txt"
-RESERVED = {HIDDEN_REFERENCE, "anchor"}
+RESERVED = {HIDDEN_REFERENCE, ANCHOR}  # the names a test gives its own conditions
 
 
 @dataclasses.dataclass
@@ -83,6 +83,17 @@ def _scalars(row: dict) -> dict:
     return {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
+def _read_json(path: Path, name: str) -> dict:
+    """A run's or an evaluation's JSON record (a dict), or a UserError naming the file."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"system {name}: {path} is not valid JSON ({e})") from None
+    if not isinstance(found, dict):
+        raise UserError(f"system {name}: {path} holds no JSON object")
+    return found
+
+
 def sweep_systems(sweep_dir) -> list[tuple[str, Path]]:
     """Every run of a sweep workdir (``W/runs/NAME`` with a config), by run name."""
     runs = Path(sweep_dir) / "runs"
@@ -103,7 +114,7 @@ def open_system(name: str, path: Path) -> System:
         raise UserError(f"system {name}: {path} is not a folder")
     metrics = {}
     if (path / "done.json").is_file():
-        metrics = _scalars(json.loads((path / "done.json").read_text()))
+        metrics = _scalars(_read_json(path / "done.json", name))
     if (path / workdir.CONFIG).is_file():
         config = workdir.read_config(path)
         family = get_family(config.model.family)
@@ -115,8 +126,8 @@ def open_system(name: str, path: Path) -> System:
             )
         return System(name, path, role, config, metrics)
     if (path / "eval.json").is_file():
-        summary = json.loads((path / "eval.json").read_text()).get("summary", {})
-        metrics = {k: v["mean"] for k, v in summary.items() if v.get("n")}
+        summary = _read_json(path / "eval.json", name).get("summary", {})
+        metrics = {k: v["mean"] for k, v in summary.items() if isinstance(v, dict) and v.get("n")}
     wavs = path / "audio" if not any(path.glob("*.wav")) and (path / "audio").is_dir() else path
     if not any(wavs.glob("*.wav")):
         raise UserError(
@@ -135,6 +146,42 @@ def _mel_config(systems: list[System], sample_rate: int) -> audio.MelConfig:
     return audio.MelConfig(sample_rate=sample_rate, fmax=min(8000.0, sample_rate / 2))
 
 
+def _text_sentences(model: System, sentences_file, limit: int) -> tuple[list, int, str]:
+    """Sentences of a text file (default: the held-out ones), espeak speaking them."""
+    rate = audio.MelConfig.from_config(model.config.data).sample_rate
+    texts = read_sentences(sentences_file or HELDOUT)[:limit]
+    voice = TextConfig.from_config(model.config.data.text).voice
+    found = [
+        Sentence(f"sentence{i:03d}", t, espeak_reference(t, voice, rate))
+        for i, t in enumerate(texts)
+    ]
+    return found, rate, f"espeak ({voice}) speaking the sentences, as the corpus builder does"
+
+
+def _corpus_sentences(model: System, split: str, limit: int) -> tuple[list, int, str]:
+    """The first utterances of a split of the model's corpus: recordings and their mels."""
+    corpus = corpus_from_config(model.config).split(split)
+    found = []
+    for i in range(min(limit, len(corpus))):
+        ex = corpus.example(i)
+        sid = corpus.ids[i] if NAME.match(corpus.ids[i]) else f"utt{i:03d}"
+        found.append(Sentence(sid, corpus.texts[i], ex["audio"], ex["mel"]))
+    return found, corpus.mel.sample_rate, f"the corpus's recordings ({split} split)"
+
+
+def _shared_wavs(systems: list[System], limit: int) -> tuple[list, int, str]:
+    """The sentence ids every wav folder has, without text or reference."""
+    stems = set.intersection(*({p.stem for p in s.path.glob("*.wav")} for s in systems))
+    ids = sorted(i for i in stems if NAME.match(i))[:limit]
+    if not ids:
+        raise UserError(
+            "the wav folders share no file names: "
+            + ", ".join(f"{s.name} ({s.path})" for s in systems)
+        )
+    rate = int(audio.wav_info(systems[0].path / f"{ids[0]}.wav").samplerate)
+    return [Sentence(i, "", None) for i in ids], rate, "none given"
+
+
 def choose_sentences(
     systems: list[System], sentences_file, split, limit: int, reference_dir
 ) -> tuple[list[Sentence], int, str]:
@@ -148,36 +195,13 @@ def choose_sentences(
             "use --split (the corpus's recordings and their mels) instead"
         )
     if models and not split and (sentences_file or not vocoders):
-        first = models[0]
-        rate = audio.MelConfig.from_config(first.config.data).sample_rate
-        texts = read_sentences(sentences_file or HELDOUT)[:limit]
-        voice = TextConfig.from_config(first.config.data.text).voice
-        found = [
-            Sentence(f"sentence{i:03d}", t, espeak_reference(t, voice, rate))
-            for i, t in enumerate(texts)
-        ]
-        source = f"espeak ({voice}) speaking the sentences, as the corpus builder does"
+        found, rate, source = _text_sentences(models[0], sentences_file, limit)
     elif models:
-        first = models[0]
-        corpus = corpus_from_config(first.config).split(split or "test")
-        rate = corpus.mel.sample_rate
-        found = []
-        for i in range(min(limit, len(corpus))):
-            ex = corpus.example(i)
-            sid = corpus.ids[i] if NAME.match(corpus.ids[i]) else f"utt{i:03d}"
-            found.append(Sentence(sid, corpus.texts[i], ex["audio"], ex["mel"]))
-        source = f"the corpus's recordings ({split or 'test'} split)"
+        found, rate, source = _corpus_sentences(models[0], split or "test", limit)
     else:
-        stems = set.intersection(*({p.stem for p in s.path.glob("*.wav")} for s in systems))
-        ids = sorted(i for i in stems if NAME.match(i))[:limit]
-        if not ids:
-            raise UserError(
-                "the wav folders share no file names: "
-                + ", ".join(f"{s.name} ({s.path})" for s in systems)
-            )
-        rate = int(sf.info(str(systems[0].path / f"{ids[0]}.wav")).samplerate)
-        found = [Sentence(i, "", None) for i in ids]
-        source = "none given"
+        found, rate, source = _shared_wavs(systems, limit)
+    if not found:
+        raise UserError(f"no sentences to render (reference: {source}); check --split / --limit")
     if reference_dir:
         reference_dir = Path(reference_dir)
         for s in found:
@@ -192,13 +216,11 @@ def choose_sentences(
 def render_system(system: System, sentences: list[Sentence], rate: int, vocoder) -> list[dict]:
     """``[{"audio" [T], "mel" [F, n_mels] or None, "alignment" or None}]``, one per sentence."""
     if system.role == "synthesizer":
-        _, load = with_role(system.config.model.family, "synthesizer", f"system {system.name}")
-        tts = TTS(load(system.path), vocoder)
-        speeches = tts.synthesize([s.text for s in sentences])
+        tts = load_tts(system.path, vocoder)
         return [
-            {"audio": audio.resample(sp.audio, tts.sample_rate, rate) if tts.sample_rate != rate
-             else sp.audio, "mel": sp.mel, "alignment": sp.alignment}
-            for sp in speeches
+            {"audio": audio.resample(sp.audio, tts.sample_rate, rate), "mel": sp.mel,
+             "alignment": sp.alignment}
+            for sp in tts.synthesize([s.text for s in sentences])
         ]  # fmt: skip
     if system.role == "vocoder":
         if any(s.mel is None for s in sentences):

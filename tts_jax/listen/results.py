@@ -21,7 +21,7 @@ import numpy as np
 from tts_jax.listen import stats
 from tts_jax.listen.design import TestSpec
 from tts_jax.listen.store import read_ratings
-from tts_jax.plotting import plt  # matplotlib with the file-only Agg backend
+from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
 
 N_BOOT = 2000
 
@@ -31,9 +31,17 @@ def _who(listener: str, names: dict) -> str:
     return f"{name} ({listener})" if name else listener
 
 
+def _flat(row) -> dict:
+    """A result row for CSV: a ``(share, low, high)`` field becomes three columns."""
+    out = {}
+    for k, v in dataclasses.asdict(row).items():
+        out |= {k: v[0], f"{k}_low": v[1], f"{k}_high": v[2]} if isinstance(v, tuple) else {k: v}
+    return out
+
+
 def _write_csv(path: Path, rows: list) -> None:
     with open(path, "w", newline="") as f:
-        dicts = [dataclasses.asdict(r) for r in rows]
+        dicts = [_flat(r) for r in rows]
         w = csv.DictWriter(f, fieldnames=list(dicts[0]) if dicts else ["empty"])
         w.writeheader()
         w.writerows(dicts)
@@ -132,7 +140,7 @@ def plot_systems(path: Path, summaries, spec: TestSpec) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -150,7 +158,7 @@ def plot_preferences(path: Path, prefs) -> None:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of trials (blue: prefer A, gray: no preference, orange: prefer B)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -159,7 +167,7 @@ def write_results(spec: TestSpec, out) -> str:
     markdown."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, prefs, names = read_ratings(spec.ratings)
+    rows, prefs, names = read_ratings(spec.ratings, spec.kind, spec.fingerprint)
     listeners = {r["listener"] for r in (prefs if spec.kind == "ab" else rows)}
     head = [
         f"# {spec.title}",
@@ -180,8 +188,10 @@ def write_results(spec: TestSpec, out) -> str:
         found, lines = rating_tables(spec, rows, names)
         _write_csv(out / "systems.csv", found["systems"])
         _write_csv(out / "pairwise.csv", found["pairwise"])
-        if found["systems"]:
+        if found["systems"]:  # none when every listener was excluded
             plot_systems(out / "results.png", found["systems"], spec)
-    text = "\n".join([*head, *lines, "", "![results](results.png)", ""])
+    plotted = spec.kind == "ab" or bool(found["systems"])
+    plot = ["", "![results](results.png)"] if plotted else []
+    text = "\n".join([*head, *lines, *plot, ""])
     (out / "results.md").write_text(text)
     return text

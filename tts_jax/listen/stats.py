@@ -24,6 +24,8 @@ import math
 import numpy as np
 import scipy.stats
 
+from tts_jax.eval.metrics import summarize
+
 HIDDEN_REFERENCE = "reference"
 ANCHOR = "anchor"
 # ITU-R BS.1534-3, post-screening of assessors.
@@ -31,17 +33,12 @@ SCREEN_SCORE = 90.0
 SCREEN_FRACTION = 0.15
 
 
-def t_interval(scores, level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the Student-t interval of the mean of ``scores`` ``[N]``
-    (NaN bounds when N < 2)."""
-    x = np.asarray(scores, np.float64)
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = scipy.stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return mean, mean - half, mean + half
+def t_interval(scores) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the 95 % Student-t interval of the mean of ``scores`` ``[N]``, as
+    :func:`tts_jax.eval.metrics.summarize` gives it for the objective metrics (NaN bounds when
+    N < 2)."""
+    s = summarize(scores)
+    return s["mean"], s["mean"] - s["ci95"], s["mean"] + s["ci95"]
 
 
 def cell_matrix(rows: list[dict], listeners: list, sentences: list) -> tuple[np.ndarray, ...]:
@@ -57,25 +54,38 @@ def cell_matrix(rows: list[dict], listeners: list, sentences: list) -> tuple[np.
     return sums, counts
 
 
+def crossed_means(
+    sums: np.ndarray, counts: np.ndarray, wl: np.ndarray, ws: np.ndarray
+) -> np.ndarray:
+    """The mean rating of each bootstrap replicate ``[B]``: replicate b draws listener l
+    ``wl[b, l]`` times and sentence s ``ws[b, s]`` times, so the ratings of cell (l, s) count
+    ``wl[b, l] * ws[b, s]`` times. NaN where the drawn cells hold no rating.
+
+    ``sums``, ``counts``: ``[L, S]`` (:func:`cell_matrix`); ``wl`` ``[B, L]``, ``ws`` ``[B, S]``.
+    """
+    num = np.einsum("bl,ls,bs->b", wl, sums, ws)
+    den = np.einsum("bl,ls,bs->b", wl, counts, ws)
+    return np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+
+
 def two_way_bootstrap(
     sums: np.ndarray, counts: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float, np.ndarray]:
     """Percentile interval of the mean rating when listeners (rows) and sentences (columns)
-    are resampled with replacement, crossed: replicate b draws L listeners and S sentences,
-    and its mean is that of every rating in the drawn cells, a cell drawn k times over its
-    listener and m times over its sentence counting k * m times.
+    are resampled with replacement, independently of each other (crossed; Owen 2007, "The
+    pigeonhole bootstrap"): each replicate draws L listeners and S sentences and takes the
+    mean of every rating in the drawn cells (:func:`crossed_means`).
 
     ``sums``, ``counts``: ``[L, S]`` (:func:`cell_matrix`). Returns ``(low, high, means
-    [n_boot])``; replicates whose cells hold no rating are dropped.
+    [n_boot'])``; replicates whose cells hold no rating are dropped.
     """
     rng = np.random.default_rng(seed)
     n_l, n_s = sums.shape
     # How often each listener / sentence is drawn in each replicate: [B, L] and [B, S].
     wl = np.stack([np.bincount(rng.integers(0, n_l, n_l), minlength=n_l) for _ in range(n_boot)])
     ws = np.stack([np.bincount(rng.integers(0, n_s, n_s), minlength=n_s) for _ in range(n_boot)])
-    num = np.einsum("bl,ls,bs->b", wl, sums, ws)
-    den = np.einsum("bl,ls,bs->b", wl, counts, ws)
-    means = num[den > 0] / den[den > 0]
+    means = crossed_means(sums, counts, wl, ws)
+    means = means[np.isfinite(means)]
     alpha = (1 - level) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return float(low), float(high), means
@@ -94,8 +104,12 @@ class SystemSummary:
 
 
 def summarize_systems(rows: list[dict], n_boot: int = 2000, seed: int = 0) -> list[SystemSummary]:
-    """Per system (in order of first appearance): mean, t-interval, two-way bootstrap."""
-    listeners = sorted({r["listener"] for r in rows})
+    """Per system (in order of first appearance): mean, t-interval, two-way bootstrap.
+
+    The bootstrap's rows are the listeners in the order they first appear in ``rows`` (for a
+    ratings file, the order they answered in), not by their random session ids, so that one
+    seed gives one interval for the same answers."""
+    listeners = list(dict.fromkeys(r["listener"] for r in rows))
     sentences = sorted({r["sentence"] for r in rows})
     out = []
     for system in dict.fromkeys(r["system"] for r in rows):

@@ -51,25 +51,29 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        with self._lock:
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as e:
+            raise UserError(f"cannot open the ratings file {self.path} ({e})") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
             meta = dict(self._db.execute("SELECT key, value FROM meta"))
             if not meta:
                 self._db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
                     [("type", kind), ("fingerprint", fingerprint), ("created", str(time.time()))],
                 )
-            elif (meta.get("type"), meta.get("fingerprint")) != (kind, fingerprint):
-                raise UserError(
-                    f"{self.path} holds the ratings of another test (type {meta.get('type')}, "
-                    f"fingerprint {meta.get('fingerprint')}; this one is {kind}, {fingerprint}): "
-                    "its systems, sentences or pairs changed. Give the test a new ratings = "
-                    "file, or restore the test as it was"
-                )
+            else:
+                _check_meta(self.path, meta, kind, fingerprint)
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise UserError(f"{self.path} is not a ratings file ({e})") from None
+        except UserError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -109,17 +113,19 @@ class Store:
     def add_ratings(self, session: str, trial: int, sentence: str, scores: list[tuple]) -> None:
         """A trial's ``(system, score, play_count)`` rows, in one transaction."""
         now = time.time()
+        rows = [(session, trial, sentence, s, float(v), now, int(p)) for s, v, p in scores]
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(session, trial, sentence, s, float(v), now, int(p)) for s, v, p in scores],
-                )
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError:
+                self._db.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException as e:
+                # Whatever failed (a second answer, a full disk), the transaction must not stay
+                # open: the next answer would find it and fail too.
                 self._db.execute("ROLLBACK")
-                raise AlreadyAnswered from None
+                if isinstance(e, sqlite3.IntegrityError):
+                    raise AlreadyAnswered from None
+                raise
+            self._db.execute("COMMIT")
 
     def add_preference(
         self, session: str, trial: int, sentence: str, pair, left: str, choice: str, plays
@@ -135,17 +141,33 @@ class Store:
                 raise AlreadyAnswered from None
 
 
-def read_ratings(path) -> tuple[list[dict], list[dict], dict]:
-    """``(ratings, preferences, listener names)`` of a ratings file, read only."""
+def _check_meta(path: Path, meta: dict, kind: str, fingerprint: str) -> None:
+    """A ratings file holds the ratings of one test: refuse it to another."""
+    if (meta.get("type"), meta.get("fingerprint")) != (kind, fingerprint):
+        raise UserError(
+            f"{path} holds the ratings of another test (type {meta.get('type')}, "
+            f"fingerprint {meta.get('fingerprint')}; this one is {kind}, {fingerprint}): "
+            "its systems, sentences or pairs changed. Give the test a new ratings = "
+            "file, or restore the test as it was"
+        )
+
+
+def read_ratings(path, kind: str, fingerprint: str) -> tuple[list[dict], list[dict], dict]:
+    """``(ratings, preferences, listener names)`` of the ratings file of the test of this type
+    and fingerprint, read only."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no ratings yet: {path} does not exist (start `tts-jax listen serve`)")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
+        _check_meta(path, {r[0]: r[1] for r in db.execute("SELECT key, value FROM meta")}, kind,
+                    fingerprint)  # fmt: skip
         ratings = [dict(r) for r in db.execute("SELECT * FROM ratings ORDER BY time, trial")]
         prefs = [dict(r) for r in db.execute("SELECT * FROM preferences ORDER BY time, trial")]
         names = dict(db.execute("SELECT session, name FROM listeners").fetchall())
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{path} is not a ratings file ({e})") from None
     finally:
         db.close()
     return ratings, prefs, names

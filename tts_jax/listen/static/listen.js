@@ -103,6 +103,7 @@ function players(trial, names) {
   const plays = {};
   const audios = {};
   const buttons = {};
+  let onChange = () => {};
   for (const slot of names) {
     plays[slot] = 0;
     const audio = new Audio(`/api/audio/${state.session}/${trial.index}/${slot}`);
@@ -119,15 +120,11 @@ function players(trial, names) {
     audio.addEventListener("play", () => {
       plays[slot] += 1;
       button.classList.add("played", "playing");
-      changed();
+      onChange();
     });
     audio.addEventListener("pause", () => button.classList.remove("playing"));
     audio.addEventListener("ended", () => button.classList.remove("playing"));
     buttons[slot] = button;
-  }
-  let onChange = () => {};
-  function changed() {
-    onChange();
   }
   return {
     plays,
