@@ -265,7 +265,7 @@ def test_the_bucket_going_away_mid_run_damages_no_checkpoint(
     upload sessions lost): the run ends with one clear error naming the bucket or goes on,
     and the same command then ends bitwise where an uninterrupted run ends."""
     run = f"{bucket}/lm"
-    steps = ["--config.train.num_steps=120", "--config.train.checkpoint_every=4"]
+    steps = ["--config.train.num_steps=48", "--config.train.checkpoint_every=4"]
     proc = _train_subprocess(run, corpus_dir, *steps)
     _wait_for_checkpoint(run, 8, proc)
     gcs_server.stop()
@@ -279,7 +279,7 @@ def test_the_bucket_going_away_mid_run_damages_no_checkpoint(
     again = _train_subprocess(run, corpus_dir, *steps)
     out = again.communicate(timeout=300)[0]
     assert again.returncode == 0, out
-    config = tiny_config(corpus_dir, **{"train.num_steps": 120})
+    config = tiny_config(corpus_dir, **{"train.num_steps": 48})
     train_and_evaluate(config, tmp_path / "local")
     assert_same_params(tmp_path / "local", run, config)
 

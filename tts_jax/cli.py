@@ -363,8 +363,8 @@ def cmd_import(args) -> int:
         )
     summary = family.import_checkpoint(args.checkpoint, args.config, args.out)
     print(
-        f"import: {', '.join(args.checkpoint)} -> {args.out} (a {args.family} workdir at step "
-        f"{summary['step']}; "
+        f"import: {', '.join(map(str, args.checkpoint))} -> {args.out} (a {args.family} "
+        f"workdir at step {summary['step']}; "
         + ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("step", "config"))
         + ")"
     )
