@@ -226,7 +226,9 @@ class _Stack:
         lone = jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
         if not self.inject:
             return lone
-        opt = stacked.opt_state._replace(inner_state=lone.opt_state, count=lone.step)
+        # The count only drives hyperparameter schedules, which numbers have none of; a copy
+        # (the step is donated to the train step, and one buffer cannot be donated twice).
+        opt = stacked.opt_state._replace(inner_state=lone.opt_state, count=jnp.copy(lone.step))
         return lone.replace(tx=stacked.tx, opt_state=opt)
 
 
