@@ -212,3 +212,33 @@ def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
             == 0
         )
         assert sf.info(str(out)).frames == 5 * 256
+
+
+@pytest.mark.parametrize("objective", CL.OBJECTIVES)
+@pytest.mark.parametrize("stft", [0.0, 1.0])
+def test_objective_weights_give_each_objectives_loss(objective, stft):
+    """The weight vector over TERMS (what lets a stack mix objectives without a branch) gives
+    the loss each objective was defined by, STFT term included."""
+    rng = np.random.default_rng(1)
+    mu_q, mu_p = (jnp.asarray(rng.normal(size=(2, 50)), jnp.float32) for _ in range(2))
+    log_q, log_p = (jnp.asarray(rng.uniform(-3, 0, (2, 50)), jnp.float32) for _ in range(2))
+    frame = jnp.float32(0.37)
+    config = _config(objective, stft)
+    key = jax.random.PRNGKey(3)
+    # Every term drawn (as in a stack with a Monte-Carlo run) and only the objective's own.
+    every = CL.distillation_terms(config, mu_q, log_q, mu_p, log_p, key, monte_carlo=True)
+    own = CL.distillation_terms(config, mu_q, log_q, mu_p, log_p, key)
+    assert ("kl_reverse_mc" in own) == (objective == "reverse_mc")
+    t = {k: float(v) for k, v in every.items()}
+    by_definition = {
+        "reverse": t["kl_reverse"],
+        "reverse_reg": t["kl_reverse"] + 4.0 * t["log_scale_reg"],
+        "forward_reg": t["kl_forward"] + 4.0 * t["log_scale_reg"],
+        "reverse_mc": t["kl_reverse_mc"],
+    }[objective] + stft * float(frame)
+    weights = CL.objective_weights(config)
+    assert weights.shape == (len(CL.TERMS),) and weights[-1] == stft
+    for terms in (every, own):
+        distill, total = CL.weighted_objective(weights, dict(terms, stft=frame))
+        assert float(total) == pytest.approx(by_definition, rel=1e-6)
+        assert float(distill) == pytest.approx(by_definition - stft * float(frame), rel=1e-6)

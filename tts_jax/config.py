@@ -60,6 +60,12 @@ def check_variant(variant: str, intended_use: dict[str, str]) -> None:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(intended_use)}")
 
 
+def data_seed(config) -> int:
+    """The seed of ``config``'s training data order: ``data.seed``, else the run's seed."""
+    seed = config.data.get("seed")
+    return config.seed if seed is None else seed
+
+
 def base_config() -> ConfigDict:
     c = ConfigDict()
     c.seed = 0
@@ -85,6 +91,9 @@ def base_config() -> ConfigDict:
     c.data.num_buckets = 8  # padded shapes (= jit compilations) for text-to-mel batches
     c.data.max_frames = 1000  # longer training utterances are skipped
     c.data.prefetch = 2
+    # The seed of the training data's order; unset: the run's seed. Runs of a stack
+    # (tts_jax/train/stacked.py) see the same batches, so seeds stack only with this set.
+    c.data.seed = config_dict.placeholder(int)
     c.data.text = ConfigDict(
         {"frontend": "chars", "cleaners": "english", "unknown": "error", "voice": "en-us"}
     )

@@ -59,6 +59,25 @@ class Evaluation:
 
 
 @dataclasses.dataclass(frozen=True)
+class Stacking:
+    """What lets a family's runs that differ only in numbers train as one program, stacked on a
+    leading run axis (:mod:`tts_jax.train.stacked`). Runs of any family may differ in ``seed``;
+    this adds the learning rate and the family's loss weights.
+
+    ``optimizer``: ``(config, learning_rate) -> optax transformation``, the one ``init_state``
+    builds, at a rate that may be an array (the stack injects each run's rate as optimiser
+    state). ``model_fields``: the ``config.model`` fields that ``hparams`` turns into numbers;
+    ``hparams``: ``(config) -> {name: array}``, the run's numbers; ``train_step``: ``(the
+    stack's configs) -> pure (state, batch, hparams) -> (state, metrics)``, one run's step, which
+    at ``hparams(config)`` is ``train_step(config)``."""
+
+    optimizer: Callable[[Any, Any], Any] | None = None
+    model_fields: tuple[str, ...] = ()
+    hparams: Callable[[Any], dict] | None = None
+    train_step: Callable[[list], Callable] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Family:
     name: str
     # --- training (all pure but make_data, which opens the corpus, and eval_summaries) ---
@@ -77,6 +96,9 @@ class Family:
     eval_summaries: Callable[[Any, Any, dict], dict] | None = None
     # (config) -> {part: number of trained parameters}, from shapes alone (`tts-jax configs`)
     param_count: Callable[[Any], dict[str, int]] | None = None
+    # how runs differing in numbers (learning rate, loss weights) stack into one program;
+    # without it, runs stack only when they differ in nothing but their seed
+    stacking: Stacking | None = None
     # --- after training: path -> a loaded, jitted model in one of five roles ---
     # texts -> [{"mel", "alignment", "stopped"}, plus "audio" when the model makes its own
     # waveform (text_to_wave)]; has .config, .step, .text, .shapes, .max_steps
@@ -110,6 +132,7 @@ TRAINING = (
     "eval_step",
     "eval_summaries",
     "param_count",
+    "stacking",
 )
 
 

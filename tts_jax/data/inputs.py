@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tts_jax import audio
+from tts_jax.config import data_seed
 from tts_jax.data import Data
 from tts_jax.data.ljspeech import Corpus, open_corpus
 from tts_jax.data.pipeline import AudioSegments, TextMelBatches
@@ -39,7 +40,7 @@ def text_mel_data(
     text = TextConfig.from_config(config.data.text)
     common = dict(
         text=text,
-        seed=config.seed,
+        seed=data_seed(config),
         frames_multiple=frames_multiple,
         num_buckets=config.data.num_buckets,
         process_index=process_index,
@@ -106,7 +107,7 @@ def audio_segment_data(
     """
     corpus = corpus_from_config(config)
     common = dict(
-        seed=config.seed,
+        seed=data_seed(config),
         process_index=process_index,
         process_count=process_count,
         prefetch=config.data.prefetch,

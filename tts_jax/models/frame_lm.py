@@ -18,7 +18,7 @@ import numpy as np
 
 from tts_jax.config import ModelConfig
 from tts_jax.data.inputs import text_mel_data
-from tts_jax.family import Family, count_params
+from tts_jax.family import Family, Stacking, count_params
 from tts_jax.plotting import mel_image
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.state import TrainState, make_train_step
@@ -90,9 +90,15 @@ def example_batch(config) -> dict:
     }
 
 
+def optimizer(config, learning_rate=None):
+    """The run's optax transformation (``learning_rate``: as in
+    :func:`tts_jax.train.optim.make_optimizer`)."""
+    return make_optimizer(config.optim, learning_rate)[0]
+
+
 def init_state(config, rng, batch):
     variables = _model(config).init({"params": rng, "dropout": rng}, batch["mels"], train=False)
-    tx, _ = make_optimizer(config.optim)
+    tx = optimizer(config)
     return TrainState.create(
         variables["params"], tx, rng, model_state={"batch_stats": variables["batch_stats"]}
     )
@@ -154,4 +160,5 @@ FAMILY = Family(
     eval_step=eval_step,
     eval_summaries=eval_summaries,
     param_count=param_count,
+    stacking=Stacking(optimizer=optimizer),
 )

@@ -37,8 +37,10 @@ TACOTRON2_SCHEDULE = {
 }
 
 
-def make_schedule(cfg) -> optax.Schedule:
-    """``cfg`` is a config's ``optim`` section.
+def make_schedule(cfg, learning_rate=None) -> optax.Schedule:
+    """``cfg`` is a config's ``optim`` section; ``learning_rate``, when given, stands for
+    ``cfg.learning_rate`` (it may be an array: a stacked run's rate injected as optimiser
+    state, :mod:`tts_jax.train.stacked`).
 
     ``exponential``: ``lr * decay_rate ** ((step - decay_begin) / decay_steps)`` after
     ``decay_begin`` (stepwise when ``staircase``), floored at ``final_learning_rate`` if set.
@@ -52,23 +54,24 @@ def make_schedule(cfg) -> optax.Schedule:
     warmup = cfg.get("warmup_steps", 0)  # configs saved before the field existed: none
     if warmup < 0:
         raise UserError(f"optim.warmup_steps must be >= 0, got {warmup}")
-    schedule = _base_schedule(cfg)
+    lr = cfg.learning_rate if learning_rate is None else learning_rate
+    schedule = _base_schedule(cfg, lr)
     if not warmup:
         return schedule
     # Linear from 0 to learning_rate (where both schedules start), then the schedule counted
     # from there.
-    ramp = optax.linear_schedule(0.0, cfg.learning_rate, warmup)
+    ramp = optax.linear_schedule(0.0, lr, warmup)
     return optax.join_schedules([ramp, schedule], [warmup])
 
 
-def _base_schedule(cfg) -> optax.Schedule:
+def _base_schedule(cfg, lr) -> optax.Schedule:
     if cfg.schedule == "constant":
-        return optax.constant_schedule(cfg.learning_rate)
+        return optax.constant_schedule(lr)
     if cfg.schedule == "exponential":
         if cfg.decay_steps < 1:
             raise UserError(f"optim.decay_steps must be >= 1, got {cfg.decay_steps}")
         return optax.exponential_decay(
-            cfg.learning_rate,
+            lr,
             transition_steps=cfg.decay_steps,
             decay_rate=cfg.decay_rate,
             transition_begin=cfg.decay_begin,
@@ -78,9 +81,10 @@ def _base_schedule(cfg) -> optax.Schedule:
     raise UserError(f"optim.schedule must be 'constant' or 'exponential', got {cfg.schedule!r}")
 
 
-def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Returns ``(tx, schedule)``: gradient clipping (if ``grad_clip_norm > 0``) then Adam/AdamW."""
-    schedule = make_schedule(cfg)
+def make_optimizer(cfg, learning_rate=None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Returns ``(tx, schedule)``: gradient clipping (if ``grad_clip_norm > 0``) then Adam/AdamW.
+    ``learning_rate``: as in :func:`make_schedule`."""
+    schedule = make_schedule(cfg, learning_rate)
     if cfg.name == "adam":
         opt = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     elif cfg.name == "adamw":

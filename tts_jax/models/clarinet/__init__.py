@@ -10,13 +10,16 @@ from tts_jax.models.clarinet import train
 from tts_jax.models.clarinet.inference import Vocoder
 from tts_jax.models.clarinet.model import (
     OBJECTIVES,
+    TERMS,
     ClariNetConfig,
     IAFFlow,
     Student,
     distillation_terms,
     objective,
+    objective_weights,
     stft_config,
     stft_loss,
+    weighted_objective,
 )
 from tts_jax.models.clarinet.train import (
     build_student,

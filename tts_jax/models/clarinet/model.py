@@ -36,6 +36,7 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tts_jax import audio as audio_lib
 from tts_jax import distributions as D
@@ -175,8 +176,10 @@ def stft_loss(x, y, cfg: audio_lib.MelConfig):
     )
 
 
-def distillation_terms(config, mu_q, log_q, mu_p, log_p, rng):
-    """Per-batch means of every objective's ingredients; mu/log ``[B, T']`` aligned per sample."""
+def distillation_terms(config, mu_q, log_q, mu_p, log_p, rng, monte_carlo: bool | None = None):
+    """Per-batch means of every objective's ingredients; mu/log ``[B, T']`` aligned per sample.
+    The Monte-Carlo KL (``kl_reverse_mc``) is drawn when ``monte_carlo``, by default when
+    ``model.objective`` is ``reverse_mc`` (a stack whose runs mix objectives draws it for all)."""
     m = ClariNetConfig.from_config(config.model)
     fq, fp = m.student_log_scale_min, m.log_scale_min
     lq, lp = D.bound(log_q, fq), D.bound(log_p, fp)
@@ -184,23 +187,47 @@ def distillation_terms(config, mu_q, log_q, mu_p, log_p, rng):
     forward = jnp.mean(D.gaussian_kl(mu_p, lp, mu_q, lq, min(fq, fp)))
     reg = jnp.mean(D.log_scale_regularizer(lq, lp, min(fq, fp)))
     out = {"kl_reverse": reverse, "kl_forward": forward, "log_scale_reg": reg}
-    if m.objective == "reverse_mc":
+    if monte_carlo is None:
+        monte_carlo = m.objective == "reverse_mc"
+    if monte_carlo:
         out["kl_reverse_mc"] = jnp.mean(
             D.monte_carlo_kl(rng, mu_q, lq, mu_p, lp, m.mc_samples, min(fq, fp))
         )
     return out
 
 
-def objective(config, terms) -> jax.Array:
-    """``model.objective``'s loss from :func:`distillation_terms`."""
+# The terms a ClariNet loss weighs, in the order of objective_weights' vector: the four of
+# distillation_terms, then the STFT frame loss.
+TERMS = ("kl_reverse", "log_scale_reg", "kl_forward", "kl_reverse_mc", "stft")
+
+
+def objective_weights(config) -> np.ndarray:
+    """``model.objective`` and ``model.stft_weight`` as weights ``[len(TERMS)]`` over
+    :data:`TERMS`: the loss is their weighted sum, so runs of different objectives are the
+    same program with other numbers (a stacked sweep, tts_jax.train.stacked)."""
     m = ClariNetConfig.from_config(config.model)
     lam = m.reg_weight
-    if m.objective == "reverse":
-        return terms["kl_reverse"]
-    if m.objective == "reverse_reg":
-        return terms["kl_reverse"] + lam * terms["log_scale_reg"]
-    if m.objective == "forward_reg":
-        return terms["kl_forward"] + lam * terms["log_scale_reg"]
-    if m.objective == "reverse_mc":
-        return terms["kl_reverse_mc"]
-    raise UserError(f"model.objective must be one of {OBJECTIVES}, got {m.objective!r}")
+    kl = {
+        "reverse": (1.0, 0.0, 0.0, 0.0),
+        "reverse_reg": (1.0, lam, 0.0, 0.0),
+        "forward_reg": (0.0, lam, 1.0, 0.0),
+        "reverse_mc": (0.0, 0.0, 0.0, 1.0),
+    }.get(m.objective)
+    if kl is None:
+        raise UserError(f"model.objective must be one of {OBJECTIVES}, got {m.objective!r}")
+    return np.asarray((*kl, m.stft_weight), np.float32)
+
+
+def weighted_objective(weights, terms) -> tuple[jax.Array, jax.Array]:
+    """``(distillation loss, total loss)`` for ``weights`` ``[len(TERMS)]`` over ``terms``
+    (:func:`distillation_terms` plus ``"stft"``); a term absent from ``terms`` (the
+    Monte-Carlo KL, when not drawn) must have weight 0 and is left out of the sum."""
+    distill = sum(weights[i] * terms[k] for i, k in enumerate(TERMS[:-1]) if k in terms)
+    return distill, distill + weights[-1] * terms["stft"]
+
+
+def objective(config, terms) -> jax.Array:
+    """``model.objective``'s distillation loss from :func:`distillation_terms` (the STFT
+    term aside)."""
+    weights = objective_weights(config)
+    return weighted_objective(weights, dict(terms, stft=jnp.zeros(())))[0]

@@ -4,6 +4,8 @@ conditioner, and the distillation step."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -11,16 +13,17 @@ import optax
 from tts_jax import distributions as D
 from tts_jax import workdir
 from tts_jax.errors import UserError
-from tts_jax.family import count_params
+from tts_jax.family import Stacking, count_params
 from tts_jax.models import wavenet as W
 from tts_jax.models.clarinet.model import (
     OBJECTIVES,
     ClariNetConfig,
     Student,
     distillation_terms,
-    objective,
+    objective_weights,
     stft_config,
     stft_loss,
+    weighted_objective,
 )
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.precision import cast_floating, compute_dtype
@@ -109,31 +112,33 @@ def _state(config, tconfig, teacher, rng, inputs):
     strides = tuple(W.WaveNetConfig.from_config(tconfig.model).upsample_strides)
     params = build_student(config, strides).init(rng, *inputs)["params"]
     params = dict(params, upsampler=teacher["upsampler"])  # the teacher's conditioner
-    return TrainState.create(params, _optimizer(config), rng, model_state={"teacher": teacher})
+    return TrainState.create(params, optimizer(config), rng, model_state={"teacher": teacher})
 
 
-def _optimizer(config):
-    """Adam from config, skipping (and counting, in the ``nonfinite`` metric) any update whose
+def optimizer(config, learning_rate=None):
+    """Adam from config (``learning_rate``: as in :func:`tts_jax.train.optim.make_optimizer`),
+    skipping (and counting, in the ``nonfinite`` metric) any update whose
     gradients are not finite, so that an unstable objective shows up in the comparison as
     non-finite steps rather than ending the run."""
-    tx, _ = make_optimizer(config.optim)
+    tx, _ = make_optimizer(config.optim, learning_rate)
     return optax.apply_if_finite(tx, max_consecutive_errors=1000)
 
 
 # ----------------------------------------------------------------------------------- steps
 
 
-def train_step(config):
-    check_config(config)
+def _loss_fn(config, monte_carlo: bool):
+    """The distillation loss ``(params, model_state, batch, rng, weights) -> (loss, (metrics,
+    model_state))``; ``weights`` ``[len(TERMS)]`` (:func:`objective_weights`) pick the
+    objective, so that one function serves every objective (and a stack of them)."""
     m = ClariNetConfig.from_config(config.model)
     tconfig = teacher_config(config)
     student = build_student(config)
     teacher = W.build_model(tconfig)
-    _, schedule = make_optimizer(config.optim)
     cfg_stft = stft_config(config.data.sample_rate)
     dtype = compute_dtype(config.train.compute_dtype)
 
-    def loss_fn(params, model_state, batch, rng):
+    def loss_fn(params, model_state, batch, rng, weights):
         # The frozen teacher runs in the compute dtype too (it is state, which mixed
         # precision does not cast).
         teacher_params = cast_floating(jax.lax.stop_gradient(model_state["teacher"]), dtype)
@@ -150,21 +155,57 @@ def train_step(config):
         # bfloat16: differences of log-scales lose too much in 8 mantissa bits).
         mu_q, log_q, mu_p, log_p = (a.astype(jnp.float32) for a in (mu_q, log_q, mu_p, log_p))
         terms = distillation_terms(
-            config, mu_q[:, 1:], log_q[:, 1:], mu_p[:, :-1], log_p[:, :-1], mc_rng
+            config, mu_q[:, 1:], log_q[:, 1:], mu_p[:, :-1], log_p[:, :-1], mc_rng, monte_carlo
         )
-        loss = objective(config, terms)
         frame = stft_loss(x.astype(jnp.float32), y.astype(jnp.float32), cfg_stft)  # FFT: f32
+        loss, total = weighted_objective(weights, dict(terms, stft=frame))
         metrics = dict(terms, stft=frame, distill=loss)
         metrics["teacher_nll_of_student"] = jnp.mean(
             D.gaussian_nll(x[:, 1:], mu_p[:, :-1], log_p[:, :-1], m.log_scale_min)
         )
         metrics["log_scale_q"] = jnp.mean(log_q)
         metrics["log_scale_p"] = jnp.mean(log_p)
-        total = loss + m.stft_weight * frame
         metrics["nonfinite"] = 1.0 - jnp.isfinite(total).astype(jnp.float32)
         return total, (metrics, model_state)
 
+    return loss_fn
+
+
+def train_step(config):
+    check_config(config)
+    m = ClariNetConfig.from_config(config.model)
+    loss_fn = partial(
+        _loss_fn(config, m.objective == "reverse_mc"), weights=objective_weights(config)
+    )
+    _, schedule = make_optimizer(config.optim)
     return make_train_step(loss_fn, schedule, config.train.compute_dtype)
+
+
+def stacked_train_step(configs):
+    """One run's step inside a stack of ``configs`` (which may differ in the objective and its
+    weights): ``(state, batch, {"loss_weights": [len(TERMS)]}) -> (state, metrics)``. The
+    Monte-Carlo KL is drawn for every run when any run's objective needs it."""
+    for c in configs:
+        check_config(c)
+    monte_carlo = any(
+        ClariNetConfig.from_config(c.model).objective == "reverse_mc" for c in configs
+    )
+    loss_fn = _loss_fn(configs[0], monte_carlo)
+    _, schedule = make_optimizer(configs[0].optim)  # only the logged rate's schedule
+
+    def step(state, batch, hparams):
+        weighted = partial(loss_fn, weights=hparams["loss_weights"])
+        return make_train_step(weighted, schedule, configs[0].train.compute_dtype)(state, batch)
+
+    return step
+
+
+stacking = Stacking(
+    optimizer=optimizer,
+    model_fields=("objective", "stft_weight", "reg_weight"),
+    hparams=lambda config: {"loss_weights": objective_weights(config)},
+    train_step=stacked_train_step,
+)
 
 
 def eval_step(config):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tts_jax.config import data_seed
 from tts_jax.data import Data
 from tts_jax.data.mixtures import MixtureSegments, load_split, sample_rate_of
 from tts_jax.family import count_params
@@ -23,7 +24,7 @@ def make_data(config, process_index, process_count):
     root = config.data.mixtures
     sr = sample_rate_of(root)
     segment = int(config.train.segment_seconds * sr)
-    common = dict(seed=config.seed, process_index=process_index, process_count=process_count)
+    common = dict(seed=data_seed(config), process_index=process_index, process_count=process_count)
     train = MixtureSegments(load_split(root, "train"), config.train.batch_size, segment, **common)
     val_items = load_split(root, "validation")
 
