@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean shipped
+.PHONY: demo test test-fast lint format clean shipped
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2 --durations=15
+
+# The fast tier: every test but the end-to-end and multi-process ones marked `slow`.
+test-fast: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -293,6 +293,7 @@ def test_transcribe_prints_each_file_and_refuses_bad_ones(
     assert "no recognizer" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_scores_intelligibility_without_reference_audio(
     corpus_dir, tiny_recognizer, tmp_path, capsys
 ):

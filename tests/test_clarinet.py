@@ -129,6 +129,7 @@ def test_objectives_are_their_definitions(objective):
     assert loss == pytest.approx(want, abs=tol)
 
 
+@pytest.mark.slow
 def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
     tmp_path, corpus_dir, monkeypatch
 ):

@@ -138,6 +138,7 @@ def test_griffin_lim_floor_through_the_cli(tmp_path, corpus_dir):
     assert result["summary"]["stoi"]["mean"] > 0.85
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["hifigan", "clarinet", "conv_tasnet", "vqvae"])
 def test_model_benchmarks_smoke_run(model, tmp_path, monkeypatch):
     from tts_jax.cli import main

@@ -100,6 +100,7 @@ def test_torch_weight_norm_init_makes_normed_layer_compute_raw_kernel():
     np.testing.assert_allclose(y_normed, y_raw, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_initial_weights_have_the_reference_scale():
     """jik876 draws ups, resblocks and conv_post from N(0, 0.01) and leaves conv_pre and the
     discriminators at PyTorch's default U(+-1/sqrt(fan_in)), std 1/sqrt(3 fan_in); flax's

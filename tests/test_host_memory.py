@@ -51,6 +51,7 @@ def page_faults_per_call(system_malloc: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc policy")
 def test_the_scratch_buffer_of_a_compiled_step_is_reused_not_mapped_anew():
     kept = page_faults_per_call(system_malloc=False)

@@ -69,6 +69,7 @@ def test_converted_generator_computes_the_reference_waveform(version):
     _generator_matches(config, jik876.generator_params(sd, model), version)
 
 
+@pytest.mark.slow
 def test_imported_workdir_computes_the_reference_generator_and_discriminators(tmp_path):
     """g_v1 + do_small through `import` and a restore: the V1 generator's waveform, and the
     MPD and MSD (spectral norm in the reference's eval state) on a real and a fake clip:
@@ -109,6 +110,7 @@ def test_jik876_front_end_and_mel_loss_match_the_reference():
     assert loss == pytest.approx(OUTPUTS["losses"]["mel_l1"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_import_command_writes_a_workdir_the_vocoder_commands_take(
     tmp_path, capsys, small_fresh_discriminators
 ):

@@ -10,6 +10,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, run_cli
 from tts_jax.train.summary import read_metrics
@@ -50,6 +51,7 @@ def start(workdir, corpus_dir, process_id, port, *extra):
     )
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_process_with_four_devices(tmp_path, corpus_dir):
     """Same global batch (4) and data: the loss curves agree to 1e-4 (the sums of the
     gradient all-reduce are ordered differently across processes than within one)."""
@@ -91,6 +93,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path, corpus
     assert [r["step"] for r in read_metrics(tmp_path / "one", "train")] == list(range(1, 13))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_four_devices_restores_on_one(tmp_path, corpus_dir):
     from tests.test_trainer import final_params, tiny_config
     from tts_jax.train.loop import train_and_evaluate
@@ -117,6 +120,7 @@ def test_a_checkpoint_from_four_devices_restores_on_one(tmp_path, corpus_dir):
     assert int(train_and_evaluate(config, tmp_path).step) == 6
 
 
+@pytest.mark.slow
 def test_a_killed_peer_ends_the_run_instead_of_a_hang(tmp_path, corpus_dir):
     """SIGKILL one of two processes mid-run: with --heartbeat-seconds 10 the other exits
     non-zero within 3 minutes, saying that a task stopped sending heartbeats."""

@@ -96,6 +96,7 @@ def test_nvidia_variant_is_nvidias_parameter_count():
     assert ours + torch_second_biases == 28_193_153
 
 
+@pytest.mark.slow
 def test_nvidia_training_path_equals_its_inference_path():
     """NVIDIA's decode order in the teacher-forced scan and in the free-running loop: fed the
     frames the loop produced, the scan gives them back (dropout off)."""

@@ -82,6 +82,7 @@ def test_a_damaged_checkpoint_in_a_bucket_is_moved_aside_and_the_run_resumes(
     assert_same_params(tmp_path / "local", run, config)
 
 
+@pytest.mark.slow
 def test_synthesis_and_export_read_and_write_a_bucket(bucket, corpus_dir, tmp_path, capsys):
     """A Tacotron 2 trained into the bucket synthesizes from it, exports into it, and the
     export synthesizes too: every after-training reader takes a gs:// workdir."""
@@ -101,6 +102,7 @@ def test_synthesis_and_export_read_and_write_a_bucket(bucket, corpus_dir, tmp_pa
     assert f"{export.removeprefix('gs://')}/variables.msgpack" in objects(export)
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_its_runs_and_report_to_a_bucket(bucket, corpus_dir):
     """The WaveNet receptive-field ablation (two toy variants) with its workdir in the bucket:
     runs, samples, report, CSV and plots are objects there, and a second call trains nothing."""

@@ -67,6 +67,7 @@ def _check(config, state, batch):
     assert float(m16[loss_key]) != float(m32[loss_key])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["frame_lm", "tacotron2", "wavenet", "vqvae", "hifigan"])
 def test_bfloat16_step_matches_float32(name, corpus_dir):
     config = _config(name, **{"data.path": str(corpus_dir)})
@@ -76,6 +77,7 @@ def test_bfloat16_step_matches_float32(name, corpus_dir):
     _check(config, state, batch)
 
 
+@pytest.mark.slow
 def test_bfloat16_step_matches_float32_conv_tasnet():
     config = _config("conv_tasnet")
     family = get_family("conv_tasnet")
@@ -86,6 +88,7 @@ def test_bfloat16_step_matches_float32_conv_tasnet():
     _check(config, state, batch)
 
 
+@pytest.mark.slow
 def test_bfloat16_step_matches_float32_clarinet(tmp_path):
     """The student against a random tiny teacher (only its config is read from a workdir)."""
     from tts_jax.models import clarinet as CL

@@ -96,6 +96,7 @@ def teacher(tmp_path_factory, corpus_dir):
     return path
 
 
+@pytest.mark.slow
 def test_clarinet_run_in_a_stack_of_objectives_trains_as_it_does_alone(
     tmp_path, corpus_dir, teacher
 ):

@@ -118,6 +118,7 @@ def test_teacher_forced_scan_equals_free_running_loop():
         np.testing.assert_allclose(tf["decoder_states"], free["decoder_states"], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["rayhane", "nvidia"])
 def test_deferred_lstm_kernel_gradients_equal_autodiffs(architecture):
     """The teacher-forced scan's custom backward pass (decoder LSTM kernel gradients formed
@@ -158,6 +159,7 @@ def test_deferred_lstm_kernel_gradients_equal_autodiffs(architecture):
         np.testing.assert_allclose(a, b, atol=1e-5 * scale + 1e-7, err_msg=str(path))
 
 
+@pytest.mark.slow
 def test_padding_changes_neither_loss_nor_gradients():
     cfg = config()
     batch = random_batch()
@@ -293,6 +295,7 @@ def test_inference_stops_per_utterance():
     assert int(out["decoder_steps"]) == 1
 
 
+@pytest.mark.slow
 def test_overfits_four_utterances(corpus):
     from tts_jax.data.pipeline import TextMelBatches
 
@@ -315,6 +318,7 @@ def test_overfits_four_utterances(corpus):
     assert mel < first / 10, (first, mel)
 
 
+@pytest.mark.slow
 def test_synthesize_and_gta_from_a_trained_workdir(tmp_path, corpus_dir, corpus, capsys):
     import json
 

@@ -41,6 +41,7 @@ def test_batches_read_teacher_mels_with_their_own_lengths(corpus, tmp_path):
         TextMelBatches(split, 4, TextConfig(), mel_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_student_fits_the_teachers_mels_not_the_recordings(corpus, tmp_path):
     """A tiny overfit through the distillation data path: trained on "teacher" mels (the
     recordings' mels shifted by +2, so that the two targets differ everywhere), the loss

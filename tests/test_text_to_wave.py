@@ -180,6 +180,7 @@ def test_training_window_is_the_inference_path_cut(tiny):
     np.testing.assert_allclose(log_scale, out["log_scale"][:1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tiny_overfit_lowers_the_nll_and_the_mel_loss(tiny):
     """A hundred steps on one batch of three windowed sinusoids: the NLL, the mel loss and
     the bridge's spectrogram loss fall, in training and in the eval step."""

@@ -120,6 +120,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus_dir):
     assert not [p for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_give_the_same_loss_curve(tmp_path, corpus_dir):
     curves = {}
     for devices in (1, 4):
@@ -234,6 +235,7 @@ def test_train_runs_from_another_directory(tmp_path, corpus_dir):
     assert (tmp_path / "w" / "checkpoints" / "2").is_dir()
 
 
+@pytest.mark.slow
 def test_configs_lists_every_variant_with_its_parameter_count(capsys):
     """`tts-jax configs`: one line per variant of every config file, with the parameter
     counts the papers publish where they do (HiFi-GAN Table 1: V1 13.92 M, V2 0.92 M,

@@ -192,6 +192,7 @@ def recon_shape_ok(model, params, stats, mels) -> bool:
     return recon.shape == mels.shape
 
 
+@pytest.mark.slow
 def test_vqvae2_with_ema_trains_through_the_shared_trainer(tmp_path, corpus_dir):
     from tts_jax.config import load_config
     from tts_jax.train.loop import train_and_evaluate

@@ -93,6 +93,7 @@ def test_variants_differ_only_in_layers_and_cycles(variant):
         assert first["train.segment_length"] >= max(rf for rf, _ in sweep["paper"].values())
 
 
+@pytest.mark.slow
 def test_ablation_runs_end_to_end_resumes_and_reports(tmp_path, corpus_dir):
     """The runner on the :tiny config with four shallow variants (the paper's 30-layer ones
     take ~25 s each to compile on one core; the rest of the path is the same)."""
