@@ -84,3 +84,33 @@ def test_bad_optimizer_names():
     optim.name, optim.schedule = "adam", "cosine?"
     with pytest.raises(UserError, match="optim.schedule"):
         make_optimizer(optim)
+
+
+def test_frozen_parameters_stay_and_then_start_as_new():
+    """``a`` frozen for 2 updates: unchanged during them, and its huge gradient does not reach
+    the global-norm clip (``b`` still moves by Adam's lr per step, as it would alone); at the
+    third update ``a`` moves by Adam's first step, lr x sign(g), its bias correction fresh."""
+    optim = base_config().optim
+    optim.update(name="adam", grad_clip_norm=1.0, learning_rate=0.1)
+    tx, _ = make_optimizer(optim, frozen=lambda p: {"a": True, "b": False}, frozen_steps=2)
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(2)}
+    state = tx.init(params)
+    grads = [
+        {"a": jnp.array([1000.0, -1000.0]), "b": jnp.array([0.3, 0.4])},
+        {"a": jnp.array([0.0, 0.0]), "b": jnp.array([0.3, 0.4])},
+        {"a": jnp.array([0.6, -0.8]), "b": jnp.array([0.0, 0.0])},
+    ]
+    history = [params]
+    for g in grads:
+        updates, state = tx.update(g, state, params)
+        params = optax.apply_updates(params, updates)
+        history.append(params)
+    np.testing.assert_array_equal(history[1]["a"], 0.0)
+    np.testing.assert_array_equal(history[2]["a"], 0.0)
+    # b's gradient is the same twice, within the clip: Adam moves it by -lr per step exactly
+    # when a's 1000s are kept out of the clip's norm (in it, the second step would be 0.74 lr).
+    np.testing.assert_allclose(history[1]["b"], [-0.1, -0.1], rtol=1e-5)
+    np.testing.assert_allclose(history[2]["b"], [-0.2, -0.2], rtol=1e-5)
+    np.testing.assert_allclose(history[3]["a"], [-0.1, 0.1], rtol=1e-5)
+    with pytest.raises(UserError, match="frozen steps must be >= 0"):
+        make_optimizer(optim, frozen=lambda p: {"a": True, "b": False}, frozen_steps=-1)

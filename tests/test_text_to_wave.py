@@ -1,6 +1,7 @@
 """ClariNet text-to-wave on Tacotron 2: the bridge-net's shapes and its exact frame-to-sample
-alignment (Jacobian supports), the training window against the inference path, a tiny overfit
-and text -> waveform synthesis."""
+alignment (Jacobian supports), the training window against the inference path, a tiny overfit,
+text -> waveform synthesis, and the warm start from a trained Tacotron 2 (loaded exactly, held
+frozen, refused when it does not fit)."""
 
 import jax
 import jax.numpy as jnp
@@ -8,12 +9,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tts_jax import audio
+from tts_jax import audio, workdir
 from tts_jax.config import load_config
+from tts_jax.errors import UserError
 from tts_jax.family import get_family
 from tts_jax.models import text_to_wave as TW
 from tts_jax.models import wavenet as W
 from tts_jax.pretrained import TTS
+from tts_jax.train.optim import make_optimizer
+from tts_jax.train.state import TrainState
 
 CONFIG = str(REPO / "experiments" / "clarinet_text_to_wave.py")
 
@@ -233,3 +237,131 @@ def test_configs_compose_each_part_from_its_own_recipe():
     assert cpu.model.tacotron2.reduction == 3 and cpu.optim.to_dict() == tacotron2.optim.to_dict()
     with pytest.raises(Exception, match="multiply to 128, not data.hop_length 256"):
         TW.build_model(config(**{"model.upsample_strides": "(8, 16)"}))
+
+
+# ------------------------------------------------------------------------------ warm start
+
+SHIPPED = REPO / "data" / "tacotron2_espeak"
+# :warm_cpu with a small WaveNet and bridge: the Tacotron 2 part stays the shipped model's size.
+SMALL_REST = {
+    "model.wavenet.layers": 2,
+    "model.wavenet.residual_channels": 8,
+    "model.wavenet.gate_channels": 8,
+    "model.wavenet.skip_channels": 8,
+    "model.bridge_channels": 8,
+    "model.bridge_blocks": 1,
+}
+
+
+def warm_state_shapes(**overrides):
+    """The :warm_cpu train state's shapes (init traced, so the warm start's checks run)."""
+    cfg = config("warm_cpu", **{**SMALL_REST, **overrides})
+    family = get_family("text_to_wave")
+    batch = family.example_batch(cfg)
+    return jax.eval_shape(lambda: family.init_state(cfg, jax.random.PRNGKey(0), batch))
+
+
+def test_warm_cpu_is_the_shipped_tacotron2_recipe():
+    """:warm_cpu's Tacotron 2 part has the shipped model's settings (its sizes among them)
+    and features, and starts from it."""
+    cpu = config("warm_cpu")
+    shipped = workdir.read_config(SHIPPED, "tacotron2")
+    assert TW.train.tacotron2_settings(cpu) == TW.train.tacotron2_settings(shipped)
+    assert TW.train._features(cpu) == TW.train._features(shipped)
+    assert cpu.model.warm_start_dir == str(SHIPPED)
+    assert 0 < cpu.model.tacotron2_frozen_steps < cpu.train.num_steps
+
+
+def test_warm_start_loads_the_shipped_tacotron2_exactly():
+    """After init, the Tacotron 2 part's parameters and batch statistics are the shipped
+    model's stored values (float16 in the file, float32 here), bitwise."""
+    cfg = config("warm_cpu", **SMALL_REST)
+    family = get_family("text_to_wave")
+    state = jax.jit(lambda rng, b: family.init_state(cfg, rng, b))(
+        jax.random.PRNGKey(0), family.example_batch(cfg)
+    )
+    _, shipped, _ = workdir.load_variables(SHIPPED, "tacotron2")
+    ours = {
+        "params": state.params["tacotron2"],
+        "batch_stats": state.model_state["batch_stats"]["tacotron2"],
+    }
+    same = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), b), ours, shipped)
+    assert all(jax.tree.leaves(same)) and len(jax.tree.leaves(same)) > 30
+
+
+def test_tacotron2_stays_frozen_then_adam_starts_on_it_afresh(tiny, tmp_path):
+    """Warm-started from a tacotron2 training workdir and frozen for 2 steps: during them the
+    Tacotron 2 part's parameters and batch statistics stay bitwise as loaded while every other
+    part moves; at step 3 it moves by Adam's first step, lr x sign(g) (an Adam whose bias
+    correction had counted the frozen steps would move it 0.64 lr here, up to 3.2 lr after
+    many frozen steps)."""
+    cfg, state = tiny
+    # A trained Tacotron 2 stand-in: the tiny part's own init, shifted so it is recognisable.
+    source = jax.tree.map(lambda x: x + 0.01, state.params["tacotron2"])
+    stats = jax.tree.map(lambda x: x + 0.5, state.model_state["batch_stats"]["tacotron2"])
+    t2_config = TW.part_config(cfg, "tacotron2")
+    tx, _ = make_optimizer(t2_config.optim)
+    t2_state = TrainState.create(source, tx, state.rng, model_state={"batch_stats": stats})
+    workdir.write(tmp_path / "tacotron2", t2_config, t2_state, step=7)
+
+    warm = config(
+        **{
+            "model.tacotron2.max_decoder_steps": 6,
+            "model.warm_start_dir": str(tmp_path / "tacotron2"),
+            "model.tacotron2_frozen_steps": 2,
+        }
+    )
+    family = get_family("text_to_wave")
+    s = jax.jit(lambda rng, b: family.init_state(warm, rng, b))(
+        jax.random.PRNGKey(0), family.example_batch(warm)
+    )
+    equal = lambda a, b: all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))  # noqa: E731
+    assert equal(s.params["tacotron2"], source)
+    assert equal(s.model_state["batch_stats"]["tacotron2"], stats)
+
+    step = jax.jit(family.train_step(warm))
+    batch = random_batch(warm)
+    history = [jax.device_get(s)]
+    for _ in range(3):
+        s, metrics = step(s, batch)
+        assert metrics["skipped"] == 0
+        history.append(jax.device_get(s))
+    for frozen in history[1:3]:
+        assert equal(frozen.params["tacotron2"], source)
+        assert equal(frozen.model_state["batch_stats"]["tacotron2"], stats)
+    for part in ("bridge", "linear_head", "wavenet"):
+        assert not equal(history[1].params[part], history[0].params[part]), part
+        assert not equal(history[2].params[part], history[1].params[part]), part
+
+    lr = warm.optim.learning_rate
+    moved = np.concatenate(
+        [
+            np.abs(np.ravel(a - b))
+            for a, b in zip(
+                jax.tree.leaves(history[3].params["tacotron2"]),
+                jax.tree.leaves(history[2].params["tacotron2"]),
+                strict=True,
+            )
+        ]
+    )
+    assert moved.max() <= lr * 1.001, moved.max() / lr
+    assert np.mean(moved > 0.9 * lr) > 0.5, np.mean(moved > 0.9 * lr)
+    assert not equal(history[3].model_state["batch_stats"]["tacotron2"], stats)
+
+
+def test_warm_start_that_does_not_fit_is_refused_by_name(tmp_path):
+    with pytest.raises(UserError, match=r"other sizes than config.model.tacotron2: .*decoder") as e:
+        warm_state_shapes(**{"model.tacotron2.decoder_lstm_units": 128})
+    kernel = "params/decoder_step/attention/query_layer/kernel (256, 64) there, (128, 64) here"
+    assert kernel in str(e.value)
+    assert "model.tacotron2.decoder_lstm_units" in str(e.value)
+    with pytest.raises(UserError, match="data.text.frontend 'ipa' there, 'chars' here"):
+        warm_state_shapes(**{"data.text.frontend": "chars"})
+    with pytest.raises(UserError, match="data.n_mels 80 there, 64 here"):
+        warm_state_shapes(**{"data.n_mels": 64})
+    with pytest.raises(UserError, match="does not exist"):
+        warm_state_shapes(**{"model.warm_start_dir": str(tmp_path / "nothing")})
+    with pytest.raises(UserError, match="model.warm_start_dir is empty"):
+        warm_state_shapes(**{"model.warm_start_dir": ""})
+    with pytest.raises(UserError, match="tacotron2_frozen_steps must be >= 0"):
+        warm_state_shapes(**{"model.tacotron2_frozen_steps": -1})

@@ -1,7 +1,13 @@
-"""Optax optimisers and learning-rate schedules from config."""
+"""Optax optimisers and learning-rate schedules from config, and freezing a part of the
+parameters for a number of steps (warm-started parts trained on top of first)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
 import optax
 
 from tts_jax.errors import UserError
@@ -81,9 +87,74 @@ def _base_schedule(cfg, lr) -> optax.Schedule:
     raise UserError(f"optim.schedule must be 'constant' or 'exponential', got {cfg.schedule!r}")
 
 
-def make_optimizer(cfg, learning_rate=None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+class CountState(NamedTuple):
+    count: jax.Array  # int32 scalar: updates seen
+
+
+class HeldState(NamedTuple):
+    count: jax.Array  # int32 scalar: updates seen
+    inner: Any  # the held transformation's state
+
+
+def zero_for(steps: int, mask: Callable[[Any], Any]) -> optax.GradientTransformation:
+    """Gradients of the leaves ``mask(updates)`` marks True are zero during the first
+    ``steps`` updates (decided on the update count, an array: no Python branch on the step);
+    the others pass unchanged."""
+
+    def init(params):
+        del params
+        return CountState(jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        frozen = state.count < steps
+        updates = jax.tree.map(
+            lambda g, m: jnp.where(frozen, jnp.zeros_like(g), g) if m else g,
+            updates,
+            mask(updates),
+        )
+        return updates, CountState(optax.safe_increment(state.count))
+
+    return optax.GradientTransformation(init, update)
+
+
+def held_for(steps: int, inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``inner`` held still for its first ``steps`` updates: zero updates and its state left as
+    it was, so that afterwards it starts as if new (Adam's moments, bias correction and its
+    schedule count from the first update it makes)."""
+
+    def init(params):
+        return HeldState(jnp.zeros([], jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None):
+        new_updates, new_inner = inner.update(updates, state.inner, params)
+        held = state.count < steps
+        new_updates = jax.tree.map(lambda u: jnp.where(held, jnp.zeros_like(u), u), new_updates)
+        new_inner = jax.tree.map(lambda a, b: jnp.where(held, a, b), state.inner, new_inner)
+        return new_updates, HeldState(optax.safe_increment(state.count), new_inner)
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(
+    cfg,
+    learning_rate=None,
+    *,
+    frozen: Callable[[Any], Any] | None = None,
+    frozen_steps: int = 0,
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """Returns ``(tx, schedule)``: gradient clipping (if ``grad_clip_norm > 0``) then Adam/AdamW.
-    ``learning_rate``: as in :func:`make_schedule`."""
+    ``learning_rate``: as in :func:`make_schedule`.
+
+    ``frozen`` (params -> a tree of bools) with ``frozen_steps`` > 0: the parameters it marks
+    stay exactly as they are for the first ``frozen_steps`` updates. Their gradients are zeroed
+    before the clipping (whose global norm then measures the trained parameters alone), and
+    they get an optimiser of their own, held still until then (:func:`held_for`): when they
+    start training, Adam starts on them as on new parameters, not with a bias correction
+    already spent on the frozen steps.
+    """
+    if frozen_steps < 0:
+        raise UserError(f"the number of frozen steps must be >= 0, got {frozen_steps}")
     schedule = make_schedule(cfg, learning_rate)
     if cfg.name == "adam":
         opt = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
@@ -93,6 +164,14 @@ def make_optimizer(cfg, learning_rate=None) -> tuple[optax.GradientTransformatio
         )
     else:
         raise UserError(f"optim.name must be 'adam' or 'adamw', got {cfg.name!r}")
+    freezing = frozen is not None and frozen_steps > 0
+    if freezing:
+        labels = lambda params: jax.tree.map(  # noqa: E731
+            lambda m: "frozen" if m else "trained", frozen(params)
+        )
+        opt = optax.multi_transform({"frozen": held_for(frozen_steps, opt), "trained": opt}, labels)
     if cfg.grad_clip_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), opt)
+    if freezing:
+        opt = optax.chain(zero_for(frozen_steps, frozen), opt)
     return opt, schedule

@@ -35,7 +35,9 @@ attention context]. Tacotron 2 decodes r frames per step; the bridge's first lay
 step's state into r frame vectors (the paper's bridge-net starts from frame-rate states).
 Upsampling strides are 16 x 16 (our hop of 256 at 22,050 Hz) instead of 15 x 20 (its hop of
 300 at 24 kHz), with the same filter = 2 x stride rule. The bridge's width, depth and kernel
-and the window length are ours (the values in experiments/clarinet_text_to_wave.py).
+and the window length are ours (the values in experiments/clarinet_text_to_wave.py). The paper
+trains every part from scratch; ``warm_start_dir`` and ``tacotron2_frozen_steps`` (ours) start
+the Tacotron 2 part from a trained one and may hold it frozen at first (``train``).
 """
 
 from __future__ import annotations
@@ -77,6 +79,13 @@ class TextToWaveConfig(ModelConfig):
     window_steps: int = 43  # W decoder steps per utterance go to the WaveNet (ours)
     nll_weight: float = 1.0  # paper: every loss weighted one
     linear_weight: float = 1.0  # the bridge-net's log-linear spectrogram loss (0: no head)
+    # Warm start (ours; the paper trains all three parts from scratch, end to end): a trained
+    # Tacotron 2 (an exported model or a tacotron2 training workdir) as the text-to-spectrogram
+    # part at step 0; "" none. Its sizes must be those of config.model.tacotron2.
+    warm_start_dir: str = ""
+    # Tacotron 2 stays exactly as loaded (parameters and batch statistics) for this many
+    # steps while the bridge-net and the WaveNet train on its states; then all end to end.
+    tacotron2_frozen_steps: int = 0
 
     @classmethod
     def section(cls, family: str = "text_to_wave") -> ConfigDict:
@@ -89,7 +98,18 @@ class TextToWaveConfig(ModelConfig):
 
     @classmethod
     def from_config(cls, model: ConfigDict):
-        return super().from_config(ConfigDict({k: v for k, v in model.items() if k not in PARTS}))
+        m = super().from_config(ConfigDict({k: v for k, v in model.items() if k not in PARTS}))
+        if m.tacotron2_frozen_steps < 0:
+            raise UserError(
+                f"model.tacotron2_frozen_steps must be >= 0, got {m.tacotron2_frozen_steps}"
+            )
+        if m.tacotron2_frozen_steps and not m.warm_start_dir:
+            raise UserError(
+                "model.tacotron2_frozen_steps holds Tacotron 2 as model.warm_start_dir loads "
+                "it, and model.warm_start_dir is empty: give a trained Tacotron 2 "
+                "(e.g. data/tacotron2_espeak) or set the frozen steps to 0"
+            )
+        return m
 
 
 def part_config(config, name: str) -> ConfigDict:

@@ -1,14 +1,25 @@
 """Text-to-wave in the shared trainer: text-mel batches with their audio, one optimiser over
-all three parts, the window NLL beside Tacotron 2's losses."""
+all three parts, the window NLL beside Tacotron 2's losses.
+
+A warm-started run (``model.warm_start_dir``) begins with a trained Tacotron 2 as its
+text-to-spectrogram part, checked to be of the config's sizes and features, and may hold it
+still for ``model.tacotron2_frozen_steps`` steps (its parameters through the optimiser, its
+batch statistics in the step) while the bridge-net and the WaveNet learn on its states.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tts_jax import audio as audio_lib
+from tts_jax import exported, workdir
+from tts_jax.config import base_config
 from tts_jax.data.inputs import text_mel_data
+from tts_jax.errors import UserError
 from tts_jax.family import count_params
 from tts_jax.models import tacotron2 as T2
 from tts_jax.models import wavenet as W
@@ -21,9 +32,11 @@ from tts_jax.models.text_to_wave.model import (
     window_starts,
 )
 from tts_jax.nn.zoneout import add_forget_bias
+from tts_jax.paths import run_path
 from tts_jax.plotting import alignment_image, mel_image
 from tts_jax.train.optim import make_optimizer
 from tts_jax.train.state import TrainState, make_train_step
+from tts_jax.workdir import config_diff
 
 SUMMARY_SECONDS = 2.0  # audio sampled for TensorBoard at each evaluation
 
@@ -72,6 +85,7 @@ def apply_model(model, variables, batch, starts, *, train, rng=None, mutable=Fal
 
 
 def init_state(config, rng, batch):
+    m = TextToWaveConfig.from_config(config.model)
     model = build_model(config)
     p, d, z = jax.random.split(rng, 3)
     variables = model.init(
@@ -84,12 +98,127 @@ def init_state(config, rng, batch):
         jnp.zeros(batch["ids"].shape[:1], jnp.int32),
         train=False,
     )
-    params = variables["params"]
+    params, stats = variables["params"], variables["batch_stats"]
     forget_bias = model.tacotron2.cfg.lstm_forget_bias
     if forget_bias:
         params = dict(params, tacotron2=add_forget_bias(params["tacotron2"], forget_bias))
-    tx, _ = make_optimizer(config.optim)
-    return TrainState.create(params, tx, rng, model_state={"batch_stats": variables["batch_stats"]})
+    if m.warm_start_dir:
+        own = {"params": params["tacotron2"], "batch_stats": stats["tacotron2"]}
+        loaded = warm_start_variables(config, own)
+        params = dict(params, tacotron2=loaded["params"])
+        stats = dict(stats, tacotron2=loaded["batch_stats"])
+    tx, _ = optimizer(config)
+    return TrainState.create(params, tx, rng, model_state={"batch_stats": stats})
+
+
+def tacotron2_leaves(params) -> dict:
+    """The bool tree marking the Tacotron 2 part's parameters (the frozen ones)."""
+    return {k: jax.tree.map(lambda _, k=k: k == "tacotron2", v) for k, v in params.items()}
+
+
+def optimizer(config):
+    """``(tx, schedule)``: Tacotron 2's recipe over all three parts, Tacotron 2 held for
+    ``model.tacotron2_frozen_steps`` (tts_jax.train.optim.make_optimizer)."""
+    frozen = TextToWaveConfig.from_config(config.model).tacotron2_frozen_steps
+    return make_optimizer(config.optim, frozen=tacotron2_leaves, frozen_steps=frozen)
+
+
+# --------------------------------------------------------------------------------------------
+# Warm start
+# --------------------------------------------------------------------------------------------
+
+# What the text and the spectrogram must share with the warm-start model for its weights to
+# mean what they meant in its training (its voice's features and its symbols).
+SHARED_DATA = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax")
+SHARED_DATA += ("framing",)
+SHARED_TEXT = ("frontend", "cleaners", "voice")
+
+
+def read_tacotron2(path) -> tuple:
+    """``(config, {"params", "batch_stats"})`` of a trained Tacotron 2: an exported model
+    (tts_jax/exported.py, float32 of its stored values) or a tacotron2 training workdir's
+    newest checkpoint, read without building a train state (this runs while the
+    text-to-wave's own init is being traced)."""
+    if not run_path(path).is_dir():
+        raise UserError(
+            f"model.warm_start_dir {path} does not exist: give a trained Tacotron 2 (an "
+            "exported model such as data/tacotron2_espeak, or a tacotron2 training workdir)"
+        )
+    config = workdir.read_config(path, "tacotron2")
+    if exported.is_exported(path):
+        _, variables, _ = workdir.load_variables(path, "tacotron2")
+        return config, variables
+    raw = workdir.restore_raw(path)
+    return config, {"params": raw["params"], **raw["model_state"]}
+
+
+def _features(config) -> dict:
+    defaults = base_config().data
+    data = {k: config.data.get(k, defaults[k]) for k in SHARED_DATA}
+    text = {f"text.{k}": config.data.text.get(k, defaults.text[k]) for k in SHARED_TEXT}
+    return {**data, **text}
+
+
+def tacotron2_settings(config) -> T2.Tacotron2Config:
+    """A Tacotron 2 config's model settings, or a text-to-wave config's Tacotron 2 part's."""
+    model = config.model
+    return T2.Tacotron2Config.from_config(model.tacotron2 if "tacotron2" in model else model)
+
+
+def check_warm_start(config, source, variables, own) -> None:
+    """Refuses a warm start whose Tacotron 2 does not fit ``config``: other array names or
+    shapes than the config's Tacotron 2 part (``own``: its ``{"params", "batch_stats"}``,
+    arrays or shapes), named with the model fields that differ; other text or spectrogram
+    features (``data.*``, checked first: a front end of other symbols changes the embedding),
+    named with both values."""
+    path = TextToWaveConfig.from_config(config.model).warm_start_dir
+    theirs, ours = _features(source), _features(config)
+    differ = [
+        f"data.{k} {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]
+    ]
+    if differ:
+        raise UserError(
+            f"model.warm_start_dir {path} was trained on other features: {'; '.join(differ)}"
+        )
+    if not exported.same_shapes(variables, own):
+        theirs, ours = (
+            {
+                "/".join(str(getattr(k, "key", k)) for k in path): tuple(np.shape(x))
+                for path, x in jax.tree_util.tree_leaves_with_path(t)
+            }
+            for t in (variables, own)
+        )
+        arrays = [
+            f"{k} {theirs.get(k, 'missing')} there, {ours.get(k, 'missing')} here"
+            for k in sorted(set(theirs) | set(ours))
+            if theirs.get(k) != ours.get(k)
+        ]
+        # Read through Tacotron2Config: a saved config lacking newer fields means their defaults.
+        fields = sorted(
+            config_diff(*(dataclasses.asdict(tacotron2_settings(c)) for c in (source, config)))
+        )
+        raise UserError(
+            f"model.warm_start_dir {path} holds a Tacotron 2 of other sizes than "
+            f"config.model.tacotron2: {'; '.join(arrays[:4])}{' ...' if len(arrays) > 4 else ''}"
+            f" (model fields that differ: {', '.join(f'model.tacotron2.{f}' for f in fields)});"
+            " give config.model.tacotron2 the warm-start model's sizes"
+        )
+
+
+def warm_start_variables(config, own) -> dict:
+    """The warm-start Tacotron 2's ``{"params", "batch_stats"}``, checked against the
+    config's own (:func:`check_warm_start`), in the dtypes of ``own``."""
+    path = TextToWaveConfig.from_config(config.model).warm_start_dir
+    source, variables = read_tacotron2(path)
+    check_warm_start(config, source, variables, own)
+    return jax.tree.map(lambda x, o: jnp.asarray(x, o.dtype), variables, own)
+
+
+def hold_tacotron2(old, new, frozen):
+    """Batch statistics: ``new``, but Tacotron 2's ``old`` ones while ``frozen`` (a bool
+    array)."""
+    kept = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), old["tacotron2"], new["tacotron2"])
+    return dict(new, tacotron2=kept)
 
 
 def _focus(out, batch, reduction: int):
@@ -100,8 +229,9 @@ def _focus(out, batch, reduction: int):
 
 def train_step(config):
     model = build_model(config)
-    r, window = _reduction(config), TextToWaveConfig.from_config(config.model).window_steps
-    _, schedule = make_optimizer(config.optim)
+    m = TextToWaveConfig.from_config(config.model)
+    r, window = _reduction(config), m.window_steps
+    _, schedule = optimizer(config)
 
     def loss_fn(params, model_state, batch, rng):
         window_rng, rng = jax.random.split(rng)
@@ -117,7 +247,9 @@ def train_step(config):
         )
         loss, terms = losses(out, batch, params, config, batch["step"])
         terms["focus"] = _focus(out, batch, r)
-        return loss, (terms, {"batch_stats": updates["batch_stats"]})
+        frozen = batch["step"] < m.tacotron2_frozen_steps
+        stats = hold_tacotron2(model_state["batch_stats"], updates["batch_stats"], frozen)
+        return loss, (terms, {"batch_stats": stats})
 
     step_fn = make_train_step(loss_fn, schedule, config.train.compute_dtype)
 
