@@ -22,7 +22,7 @@ from tts_jax.eval.evaluate import markdown_table  # noqa: E402
 
 
 def configs_table() -> str:
-    from tts_jax.cli import config_table
+    from tts_jax.cli.train import config_table
 
     lines = ["| config | family | parameters | intended use |", "|---|---|---|---|"]
     for r in config_table():

@@ -9,7 +9,7 @@ from tts_jax.host_memory import retain_freed_memory
 
 def main() -> int:
     retain_freed_memory()
-    from tts_jax.cli import main as cli_main  # numpy, TensorFlow and JAX come with it
+    from tts_jax.cli import main as cli_main  # each verb imports what it needs
 
     return cli_main()
 

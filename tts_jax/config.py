@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.util
+import inspect
 from pathlib import Path
 
 from absl import flags
@@ -138,6 +140,43 @@ def base_config() -> ConfigDict:
 
 
 PROJECT = Path(__file__).resolve().parents[1]  # the clone tts-jax is installed from
+
+
+def _experiment_files(marker: str) -> list[Path]:
+    """The files of ``experiments/`` (in the project folder) whose text holds ``marker``."""
+    paths = sorted((PROJECT / "experiments").glob("*.py"))
+    return [p for p in paths if marker in p.read_text(encoding="utf-8")]
+
+
+def _run_file(path: Path):
+    spec = importlib.util.spec_from_file_location(f"_tts_jax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def config_catalog() -> list[dict]:
+    """Every variant of every experiment config (``experiments/*.py`` with an INTENDED_USE
+    table, read from the project folder): spec, whether it is the file's default, its use."""
+    rows = []
+    for path in _experiment_files("INTENDED_USE = {"):  # the others are scripts
+        module = _run_file(path)
+        default = inspect.signature(module.get_config).parameters["variant"].default
+        for variant, use in module.INTENDED_USE.items():
+            rows.append(
+                {
+                    "spec": f"experiments/{path.name}:{variant}",
+                    "default": variant == default,
+                    "use": use,
+                }
+            )
+    return rows
+
+
+def sweep_files() -> list[str]:
+    """The experiment files ``tts-jax sweep`` runs (those defining ``get_sweep``), as
+    ``experiments/NAME.py``."""
+    return [f"experiments/{p.name}" for p in _experiment_files("def get_sweep(")]
 
 
 def resolve_config_path(spec: str) -> str:

@@ -122,6 +122,18 @@ class Family:
     # PyTorch checkpoint of the paper's reference code as a training workdir (`tts-jax import`)
     import_checkpoint: Callable[[list, Any, Any], dict] | None = None
 
+    def require(self, entry: str, what: str) -> Callable:
+        """This family's ``entry`` (a role, ``evaluate``, ``export``, ...), or a UserError
+        naming the family, the entry and the families that fill it (``what``: the command or
+        input asking, which starts the message)."""
+        fn = getattr(self, entry)
+        if fn is None:
+            raise UserError(
+                f"{what}: a {self.name!r} model has no {entry} (Family.{entry}); the families "
+                f"that have one: {', '.join(families_with(entry)) or 'none'}"
+            )
+        return fn
+
 
 ROLES = ("synthesizer", "vocoder", "separator", "autoencoder", "recognizer")
 TRAINING = (
@@ -179,16 +191,3 @@ def get_family(name: str) -> Family:
 def families_with(entry: str) -> list[str]:
     """The families whose ``entry`` (a role, ``evaluate``, ``export``, ...) is filled."""
     return [n for n in family_names() if getattr(get_family(n), entry) is not None]
-
-
-def with_role(name: str, role: str, what: str) -> tuple[Family, Callable]:
-    """``name``'s family and its ``role`` loader, or a UserError saying which families have the
-    role (``what`` names the command or input asking, for the message)."""
-    family = get_family(name)
-    load = getattr(family, role)
-    if load is None:
-        raise UserError(
-            f"{what}: a {name!r} model is no {role}; the families that are: "
-            + ", ".join(families_with(role))
-        )
-    return family, load

@@ -20,7 +20,6 @@ import numpy as np
 
 from tts_jax import audio, workdir
 from tts_jax.errors import UserError
-from tts_jax.family import with_role
 from tts_jax.vocoders import load_vocoder
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -116,6 +115,5 @@ def load(name_or_dir: str | Path = DEFAULT, vocoder: str | None = None) -> TTS:
     """The shipped model by name (default), or the workdir / exported model of any text-to-mel
     family."""
     path = model_path(name_or_dir)
-    config = workdir.read_config(path)
-    _, load_synthesizer = with_role(config.model.family, "synthesizer", f"pretrained.load({path})")
+    load_synthesizer = workdir.family_entry(path, "synthesizer", f"pretrained.load({path})")
     return TTS(load_synthesizer(path), vocoder)

@@ -19,7 +19,7 @@ import numpy as np
 
 from tts_jax import audio
 from tts_jax.errors import UserError
-from tts_jax.family import families_with, family_names, with_role
+from tts_jax.family import families_with, family_names, get_family
 from tts_jax.inference import griffin_lim
 from tts_jax.paths import run_path
 
@@ -35,7 +35,7 @@ def load_vocoder(spec: str, mel_cfg: audio.MelConfig) -> Callable[[np.ndarray], 
     name, _, path = spec.partition(":")
     if not path or name not in family_names():
         raise UserError(f"--vocoder {spec!r}: expected one of {', '.join(kinds())}")
-    _, load = with_role(name, "vocoder", f"--vocoder {spec!r}")
+    load = get_family(name).require("vocoder", f"--vocoder {spec!r}")
     path = run_path(path)
     if not path.is_dir():
         raise UserError(f"--vocoder {spec!r}: {path} is not a folder")

@@ -50,6 +50,12 @@ def read_config(path: str | os.PathLike, family: str | None = None) -> ConfigDic
     return config
 
 
+def family_entry(path: str | os.PathLike, entry: str, what: str):
+    """The family entry ``entry`` (a role, ``export``, ``evaluate``, ...) of the model at
+    ``path``, or the UserError of :meth:`tts_jax.family.Family.require`."""
+    return get_family(read_config(path).model.family).require(entry, what)
+
+
 def save_config(config: ConfigDict, workdir: Path) -> None:
     """Writes ``workdir/config.json``; warns about fields changed since the saved one."""
     path = workdir / CONFIG
