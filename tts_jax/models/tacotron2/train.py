@@ -9,14 +9,9 @@ import numpy as np
 from tts_jax import audio
 from tts_jax.data.inputs import text_mel_data
 from tts_jax.family import count_params
-from tts_jax.models.tacotron2.model import (
-    Tacotron2,
-    Tacotron2Config,
-    alignment_focus,
-    alignment_monotonicity,
-    build_model,
-    losses,
-)
+from tts_jax.models.tacotron2.alignment import alignment_focus, alignment_monotonicity
+from tts_jax.models.tacotron2.losses import losses
+from tts_jax.models.tacotron2.model import Tacotron2, Tacotron2Config, build_model
 from tts_jax.nn.zoneout import add_forget_bias
 from tts_jax.plotting import alignment_image, mel_image
 from tts_jax.train.optim import make_optimizer

@@ -57,7 +57,8 @@ from tts_jax.distributions import gaussian_nll
 from tts_jax.errors import UserError
 from tts_jax.models import tacotron2 as T2
 from tts_jax.models import wavenet as W
-from tts_jax.models.tacotron2.model import linear_loss, sequence_mask
+from tts_jax.models.tacotron2.losses import linear_loss
+from tts_jax.models.tacotron2.modules import sequence_mask
 
 PARTS = ("tacotron2", "wavenet")  # sub-sections of config.model, each its family's own section
 SQRT_HALF = 0.5**0.5
