@@ -16,7 +16,7 @@ the first hour and keeps falling; the run checkpoints every 250 steps and resume
 same command is run again. ``tiny``: tests.
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.asr import ConformerCTCConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -45,11 +45,7 @@ def get_config(variant: str = "cpu"):
     c.optim.decay_steps = 100_000
     c.optim.decay_rate = 0.5
     c.optim.grad_clip_norm = 5.0
-    c.train.batch_size = 64
-    c.train.num_steps = 200_000
-    c.train.checkpoint_every = 2000
-    c.train.eval_every = 2000
-    c.train.log_every = 100
+    schedule(c, batch_size=64, num_steps=200_000, checkpoint_every=2000, log_every=100)
 
     if variant in ("cpu", "tiny"):
         # 35 ms output frames: espeak at 160 words a minute gives 1.8 of them per character
@@ -64,13 +60,9 @@ def get_config(variant: str = "cpu"):
         c.optim.warmup_steps = 300
         c.optim.decay_steps = 2500  # halved every 2500 steps after the warmup
         c.optim.final_learning_rate = 5e-5
-        c.train.batch_size = 16
-        c.train.num_steps = 10_000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
+        # eval_batches 0: the whole validation split (200 utterances, a minute)
+        cpu_schedule(c, 10_000, batch_size=16, eval_batches=0)
         c.train.keep_checkpoints = 3
-        c.train.log_every = 25
-        c.train.eval_batches = 0  # the whole validation split (200 utterances, a minute)
         c.data.max_frames = 1000
     if variant == "tiny":
         m.model_dim = 32
@@ -82,12 +74,6 @@ def get_config(variant: str = "cpu"):
         c.optim.warmup_steps = 0
         c.optim.schedule = "constant"
         c.optim.learning_rate = 3e-3
-        c.train.batch_size = 4
-        c.train.num_steps = 6
-        c.train.checkpoint_every = 3
-        c.train.eval_every = 3
-        c.train.log_every = 1
-        c.train.eval_batches = 1
-        c.train.progress = False
+        tiny_schedule(c, batch_size=4, num_steps=6, eval_every=3)
         c.data.num_buckets = 3
     return c

@@ -14,7 +14,7 @@ and the comparison of every objective (x seeds), teacher included, is one comman
 (see :func:`get_sweep`; the sweep runner is tts_jax/models/clarinet/sweep.py).
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.clarinet import ClariNetConfig
 from tts_jax.models.clarinet.sweep import compare_objectives
 
@@ -52,13 +52,9 @@ def get_config(variant: str = "paper"):
     c.optim.staircase = True
     c.optim.grad_clip_norm = 1.0
 
-    c.train.batch_size = 8
     c.train.segment_length = 11008
     c.train.eval_segment_length = 22016
-    c.train.num_steps = 1_000_000
-    c.train.checkpoint_every = 5000
-    c.train.eval_every = 5000
-    c.train.log_every = 100
+    schedule(c, batch_size=8, num_steps=1_000_000, checkpoint_every=5000, log_every=100)
     # The sweep compares objectives by how many non-finite steps they produce (each skipped
     # and counted), so an unstable one runs its whole budget instead of stopping the sweep.
     c.train.max_skipped_steps = c.train.num_steps
@@ -74,25 +70,15 @@ def get_config(variant: str = "paper"):
         # 150 steps x 10 runs (5 variants x 2 seeds) at ~2 s/step fits the sweep in about
         # 1.5 h of 2 CPU cores with the teacher; enough to separate the objectives, far from
         # convergence.
-        c.train.num_steps = 150
-        c.train.checkpoint_every = 50
-        c.train.eval_every = 25
-        c.train.log_every = 10
-        c.train.eval_batches = 2
+        cpu_schedule(c, 150, every=50, eval_every=25, log_every=10, eval_batches=2)
         if variant == "tiny":
             m.flows = 2
             m.student_layers = 3
             m.student_channels = 8
             m.student_front_kernel = 4
-            c.train.batch_size = 2
             c.train.segment_length = 2048  # > n_fft of the STFT loss
             c.train.eval_segment_length = 2048
-            c.train.num_steps = 4
-            c.train.checkpoint_every = 2
-            c.train.eval_every = 4
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=2)
     return c
 
 

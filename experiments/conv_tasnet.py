@@ -9,7 +9,7 @@ shallower for 2 CPU cores. ``tiny``: tests. Data: ``tts-jax mixtures`` of a mult
     tts-jax separate --workdir runs/conv_tasnet_cpu --mix MIX.wav --out-dir sep/
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.conv_tasnet import ConvTasNetConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -29,12 +29,8 @@ def get_config(variant: str = "paper"):
     c.optim.name = "adam"
     c.optim.learning_rate = 1e-3
     c.optim.grad_clip_norm = 5.0
-    c.train.batch_size = 4
     c.train.segment_seconds = 4.0
-    c.train.num_steps = 200_000
-    c.train.checkpoint_every = 2000
-    c.train.eval_every = 2000
-    c.train.log_every = 100
+    schedule(c, batch_size=4, num_steps=200_000, checkpoint_every=2000, log_every=100)
 
     if variant == "paper":
         pass
@@ -45,13 +41,8 @@ def get_config(variant: str = "paper"):
         m.skip = 64
         m.blocks = 6
         m.repeats = 2
-        c.train.batch_size = 8
         c.train.segment_seconds = 2.0
-        c.train.num_steps = 20_000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
-        c.train.log_every = 25
-        c.train.eval_batches = 4
+        cpu_schedule(c, 20_000, batch_size=8, eval_batches=4)
         if variant == "tiny":
             m.num_filters = 16
             m.filter_length = 8
@@ -60,12 +51,6 @@ def get_config(variant: str = "paper"):
             m.skip = 8
             m.blocks = 3
             m.repeats = 1
-            c.train.batch_size = 2
             c.train.segment_seconds = 0.5
-            c.train.num_steps = 4
-            c.train.checkpoint_every = 2
-            c.train.eval_every = 4
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=2)
     return c

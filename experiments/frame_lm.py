@@ -3,7 +3,7 @@
 Variants: ``cpu`` (default; a couple of minutes on 2 cores) and ``tiny`` (tests).
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, schedule, tiny_schedule
 from tts_jax.models.frame_lm import FrameLMConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -19,19 +19,10 @@ def get_config(variant: str = "cpu"):
     c.model = FrameLMConfig.section("frame_lm")  # its defaults are the cpu variant's
     c.optim.learning_rate = 2e-3
     c.optim.grad_clip_norm = 1.0
-    c.train.batch_size = 16
-    c.train.num_steps = 300
-    c.train.checkpoint_every = 100
-    c.train.eval_every = 100
+    schedule(c, batch_size=16, num_steps=300, checkpoint_every=100)
     if variant == "tiny":
         c.model.channels = 16
         c.model.num_layers = 1
-        c.train.batch_size = 4
-        c.train.num_steps = 12
-        c.train.checkpoint_every = 4
-        c.train.log_every = 1
-        c.train.eval_every = 6
-        c.train.eval_batches = 1
-        c.train.progress = False
+        tiny_schedule(c, batch_size=4, num_steps=12, checkpoint_every=4, eval_every=6)
         c.data.num_buckets = 3
     return c

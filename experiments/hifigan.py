@@ -9,7 +9,7 @@ tests. Fine-tune on Tacotron 2's ground-truth-aligned mels with ``--config.data.
 
 from ml_collections import config_dict
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.hifigan import MSD_LAYERS, HiFiGANConfig
 
 # The paper's generators as changes of HiFiGANConfig's defaults (V1).
@@ -58,14 +58,17 @@ def get_config(variant: str = "v1"):
 
     # A `tts-jax gta` folder: fine-tune on Tacotron 2's mels.
     c.data.gta_dir = config_dict.placeholder(str)
-    c.train.batch_size = 16
     c.train.segment_length = 8192
     c.train.eval_segment_length = 32768
-    c.train.num_steps = 2_500_000
-    c.train.checkpoint_every = 5000
-    c.train.eval_every = 1000
-    c.train.log_every = 100
-    c.train.eval_batches = 4
+    schedule(
+        c,
+        batch_size=16,
+        num_steps=2_500_000,
+        checkpoint_every=5000,
+        eval_every=1000,
+        log_every=100,
+        eval_batches=4,
+    )
 
     if variant in ("v1", "v2", "v3"):
         pass
@@ -75,12 +78,7 @@ def get_config(variant: str = "v1"):
         m.msd_layers = tuple(
             (c_out // 8 if c_out > 16 else c_out, k, s, min(g, 4)) for c_out, k, s, g in MSD_LAYERS
         )
-        c.train.batch_size = 8
-        c.train.num_steps = 200_000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
-        c.train.log_every = 25
-        c.train.eval_batches = 2
+        cpu_schedule(c, 200_000, batch_size=8, eval_batches=2)
         if variant == "tiny":
             m.upsample_initial_channel = 16
             m.resblock_kernel_sizes = (3,)
@@ -88,14 +86,8 @@ def get_config(variant: str = "v1"):
             m.mpd_periods = (2, 3)
             m.mpd_channels = (4, 8)
             m.msd_layers = ((8, 15, 1, 1), (8, 41, 4, 4))
-            c.train.batch_size = 2
             c.train.segment_length = 2048
             c.train.eval_segment_length = 4096
-            c.train.num_steps = 4
-            c.train.checkpoint_every = 2
-            c.train.eval_every = 4
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=2)
             c.optim.learning_rate = 1e-3
     return c

@@ -8,7 +8,7 @@ and mel front ends and training recipe, exactly (the target of ``tts-jax import 
     tts-jax train --config experiments/tacotron2.py:cpu --workdir runs/tacotron2_cpu
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.tacotron2 import Tacotron2Config
 from tts_jax.train.optim import TACOTRON2_SCHEDULE
 
@@ -34,11 +34,7 @@ def get_config(variant: str = "paper"):
     c.optim.grad_clip_norm = 1.0
     c.optim.update(TACOTRON2_SCHEDULE)
 
-    c.train.batch_size = 64
-    c.train.num_steps = 300_000
-    c.train.checkpoint_every = 5000
-    c.train.eval_every = 5000
-    c.train.log_every = 100
+    schedule(c, batch_size=64, num_steps=300_000, checkpoint_every=5000, log_every=100)
     c.data.max_frames = 1000
 
     if variant == "paper":
@@ -68,12 +64,7 @@ def get_config(variant: str = "paper"):
         m.postnet_channels = 128
         m.stop_loss_on_padding = True
         m.max_decoder_steps = 400
-        c.train.batch_size = 16
-        c.train.num_steps = 20_000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
-        c.train.log_every = 25
-        c.train.eval_batches = 2
+        cpu_schedule(c, 20_000, batch_size=16, eval_batches=2)
         c.data.max_frames = 640
         if variant in ("shipped", "student"):
             # The recipe of the model shipped in data/ (data/tacotron2_espeak.md): :cpu plus
@@ -114,13 +105,7 @@ def get_config(variant: str = "paper"):
             m.postnet_channels = 16
             m.postnet_layers = 2
             m.max_decoder_steps = 80
-            c.train.batch_size = 4
-            c.train.num_steps = 10
-            c.train.checkpoint_every = 5
-            c.train.eval_every = 5
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=4, num_steps=10, eval_every=5)
             c.data.num_buckets = 3
             c.data.max_frames = 1000
     return c

@@ -6,7 +6,7 @@ gives VQ-VAE-2, ``--config.model.ema=True`` the EMA codebook (decay 0.99).
     tts-jax train --config experiments/vqvae.py:cpu --workdir runs/vqvae_cpu
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.vqvae import VQVAEConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -24,11 +24,7 @@ def get_config(variant: str = "paper"):
 
     c.optim.name = "adam"
     c.optim.learning_rate = 2e-4
-    c.train.batch_size = 32
-    c.train.num_steps = 250_000
-    c.train.checkpoint_every = 5000
-    c.train.eval_every = 5000
-    c.train.log_every = 100
+    schedule(c, batch_size=32, num_steps=250_000, checkpoint_every=5000, log_every=100)
 
     if variant == "paper":
         pass
@@ -38,22 +34,11 @@ def get_config(variant: str = "paper"):
         # made the encoder jump at step ~2,510 (perplexity 72 -> 6); 2e-4 from the same state
         # did not (README, VQ-VAE on the embedded corpus).
         c.optim.learning_rate = 1e-3
-        c.train.batch_size = 16
-        c.train.num_steps = 5000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
-        c.train.log_every = 25
-        c.train.eval_batches = 4
+        cpu_schedule(c, 5000, batch_size=16, eval_batches=4)
         if variant == "tiny":
             m.hidden = 16
             m.num_codes = 16
             m.code_dim = 8
-            c.train.batch_size = 4
-            c.train.num_steps = 4
-            c.train.checkpoint_every = 2
-            c.train.eval_every = 4
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=4)
             c.data.num_buckets = 3
     return c

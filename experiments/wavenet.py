@@ -5,7 +5,7 @@
     tts-jax train --config experiments/wavenet.py:cpu --workdir runs/wavenet_cpu
 """
 
-from tts_jax.config import base_config, check_variant
+from tts_jax.config import base_config, check_variant, cpu_schedule, schedule, tiny_schedule
 from tts_jax.models.wavenet import WaveNetConfig
 
 # Each variant and what it is for (`tts-jax configs` lists them with parameter counts).
@@ -30,13 +30,9 @@ def get_config(variant: str = "paper"):
     c.optim.staircase = True
     c.optim.grad_clip_norm = 1.0
 
-    c.train.batch_size = 8
     c.train.segment_length = 11008  # 43 frames, ~0.5 s
     c.train.eval_segment_length = 22016
-    c.train.num_steps = 1_000_000
-    c.train.checkpoint_every = 5000
-    c.train.eval_every = 5000
-    c.train.log_every = 100
+    schedule(c, batch_size=8, num_steps=1_000_000, checkpoint_every=5000, log_every=100)
 
     if variant == "paper":
         pass
@@ -46,22 +42,12 @@ def get_config(variant: str = "paper"):
         c.train.segment_length = 4096
         c.train.eval_segment_length = 8192
         # 1,000 steps is about 30 min on 2 CPU cores: the teacher of the :cpu KL sweep.
-        c.train.num_steps = 1000
-        c.train.checkpoint_every = 250
-        c.train.eval_every = 250
-        c.train.log_every = 25
-        c.train.eval_batches = 2
+        cpu_schedule(c, 1000, eval_batches=2)
         if variant == "tiny":
             m.layers = 4
             m.residual_channels = m.gate_channels = m.skip_channels = 8
             m.front_kernel = 4
-            c.train.batch_size = 2
             c.train.segment_length = 1024
             c.train.eval_segment_length = 1024
-            c.train.num_steps = 4
-            c.train.checkpoint_every = 2
-            c.train.eval_every = 4
-            c.train.log_every = 1
-            c.train.eval_batches = 1
-            c.train.progress = False
+            tiny_schedule(c, batch_size=2)
     return c

@@ -139,6 +139,76 @@ def base_config() -> ConfigDict:
     return c
 
 
+def schedule(
+    c: ConfigDict,
+    *,
+    num_steps: int,
+    checkpoint_every: int,
+    eval_every: int | None = None,
+    log_every: int | None = None,
+    eval_batches: int | None = None,
+    batch_size: int | None = None,
+) -> None:
+    """``c.train``'s schedule: ``num_steps`` steps, a checkpoint every ``checkpoint_every``,
+    an evaluation every ``eval_every`` (default: at each checkpoint) of ``eval_batches``
+    batches, a log line every ``log_every``. A field given as None keeps its value."""
+    given = {
+        "batch_size": batch_size,
+        "num_steps": num_steps,
+        "checkpoint_every": checkpoint_every,
+        "eval_every": checkpoint_every if eval_every is None else eval_every,
+        "log_every": log_every,
+        "eval_batches": eval_batches,
+    }
+    c.train.update({k: v for k, v in given.items() if v is not None})
+
+
+def cpu_schedule(
+    c: ConfigDict,
+    num_steps: int,
+    *,
+    eval_batches: int,
+    batch_size: int | None = None,
+    every: int = 250,
+    eval_every: int | None = None,
+    log_every: int = 25,
+) -> None:
+    """The ``:cpu`` variants' schedule on 2 CPU cores: a checkpoint and an evaluation every
+    ``every`` steps (250), a log line every ``log_every`` (25)."""
+    schedule(
+        c,
+        num_steps=num_steps,
+        checkpoint_every=every,
+        eval_every=eval_every,
+        log_every=log_every,
+        eval_batches=eval_batches,
+        batch_size=batch_size,
+    )
+
+
+def tiny_schedule(
+    c: ConfigDict,
+    batch_size: int,
+    num_steps: int = 4,
+    *,
+    checkpoint_every: int | None = None,
+    eval_every: int | None = None,
+) -> None:
+    """The tests' ``:tiny`` schedule: ``num_steps`` steps of ``batch_size``, a checkpoint
+    halfway (or every ``checkpoint_every``), one batch evaluated at the end (or every
+    ``eval_every``), every step logged, no progress bar."""
+    schedule(
+        c,
+        num_steps=num_steps,
+        checkpoint_every=checkpoint_every or num_steps // 2,
+        eval_every=eval_every or num_steps,
+        log_every=1,
+        eval_batches=1,
+        batch_size=batch_size,
+    )
+    c.train.progress = False
+
+
 PROJECT = Path(__file__).resolve().parents[1]  # the clone tts-jax is installed from
 
 
