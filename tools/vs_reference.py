@@ -23,7 +23,8 @@ the README section:
         --nvidia /tmp/ref/nvidia_tacotron2 --jik876 /tmp/ref/hifigan \\
         --out runs/bench/vs_reference.jsonl --readme README.md
 
-Cases: ``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
+Cases (:data:`CASES`, each a :class:`Case`: its shapes, our side, the reference's):
+``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
 backward, clipping and Adam), ``hifigan-v1|v2|v3`` (generator inference on 10 s of mel,
 random weights, weight norm folded), ``hifigan-v1|v2|v3-train`` (one GAN step, batch 4 x 8,192),
 ``clarinet-student`` (ksw0306/ClariNet's student on 1 s of mel, upsampler included) and
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import platform
@@ -45,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,36 +62,7 @@ if __name__ == "__main__" and "--worker" in sys.argv:
 
 import numpy as np  # noqa: E402
 
-CASES = (
-    "tacotron2-train",
-    "hifigan-v1",
-    "hifigan-v2",
-    "hifigan-v3",
-    "hifigan-v1-train",
-    "hifigan-v2-train",
-    "hifigan-v3-train",
-    "clarinet-student",
-    "clarinet-train",
-)
-BEGIN, END = "<!-- BEGIN report:vs_reference -->", "<!-- END report:vs_reference -->"
-
-
-def sizes(case: str, quick: bool) -> dict:
-    """The shapes a case runs at: the same for both sides."""
-    if case == "tacotron2-train":
-        return (
-            {"batch": 2, "text": 32, "frames": 60}
-            if quick
-            else {"batch": 8, "text": 95, "frames": 400}
-        )
-    if case.endswith("-train") and case.startswith("hifigan"):
-        # jik876's segment, a quarter of its batch of 16
-        return {"batch": 1 if quick else 4, "segment": 2048 if quick else 8192}
-    if case == "clarinet-student":
-        return {"frames": 16 if quick else 86}  # 1 s: the student is ~3x slower than real time
-    if case == "clarinet-train":  # the paper's student and teacher; a short batch on a CPU
-        return {"batch": 1, "segment": 2048 if quick else 4096}
-    return {"frames": 86 if quick else 861}  # 1 s or 10 s at hop 256
+GEMM = "gemm"  # not a comparison: XLA's matmul rate, the ceiling each row is shown against
 
 
 def compiled(fn, *args):
@@ -120,88 +95,221 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     import jax
     import jax.numpy as jnp
 
+    from tts_jax.benchmarks import timed
+
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
-    mm = jax.jit(jnp.matmul)
-    jax.block_until_ready(mm(a, a))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(mm(a, a))
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n**3 / best / 1e9
+    return 2.0 * n**3 / timed(jax.jit(jnp.matmul), a, a, repeats=repeats)["min_s"] / 1e9
 
 
-# --------------------------------------------------------------------------------------------
-# Workers: build once, then answer each "run" line with the seconds one call took.
-# --------------------------------------------------------------------------------------------
-
-
-def ours(case: str, quick: bool):
-    """A call of our model (JAX), blocking until its result is ready."""
-    import jax
-
+def _config(spec: str):
     from tts_jax.config import load_config
 
-    s = sizes(case, quick)
+    return load_config(str(ROOT / "experiments" / spec))
+
+
+# --------------------------------------------------------------------------------------------
+# The cases. Each side builds its model and inputs once; its call is then timed, round after
+# round. Ours are JAX (this package) and return (call, XLA's FLOPs per call); the
+# reference's are PyTorch, from its own checkout, in the environment of --torch.
+# --------------------------------------------------------------------------------------------
+
+
+def tacotron2_sizes(quick: bool) -> dict:
+    return (
+        {"batch": 2, "text": 32, "frames": 60} if quick else {"batch": 8, "text": 95, "frames": 400}
+    )
+
+
+def ours_tacotron2_train(s: dict):
+    """One training step of experiments/tacotron2.py:nvidia: forward, loss, backward, clipping
+    and Adam."""
+    import jax
+
+    from tts_jax.benchmarks.tacotron2 import random_batch
+    from tts_jax.models import tacotron2 as T
+
+    config = _config("tacotron2.py:nvidia")
+    batch = random_batch(s["batch"], s["text"], s["frames"])
+    state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
+    step = jax.jit(T.FAMILY.train_step(config), donate_argnums=0)
+    # No FLOP count: XLA's cost analysis counts a while loop's body once.
+    return training(step, state, batch), 0.0
+
+
+def nvidia_train_step(s: dict, args):
+    """One step of NVIDIA/tacotron2's train.py at full size (its hparams), on the CPU."""
+    import torch
+
+    sys.path.insert(0, args.nvidia)
+    import layers
+    import librosa
+    import utils
+
+    layers.librosa_mel_fn = lambda sr, n_fft, n_mels, fmin, fmax: librosa.filters.mel(
+        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
+    )
+
+    def mask_from_lengths(lengths):  # the reference builds this index on the GPU
+        return torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
+
+    utils.get_mask_from_lengths = mask_from_lengths
+    import model as nv
+
+    nv.get_mask_from_lengths = mask_from_lengths
+    from tools.nvidia_tacotron2_fixtures import HParams, hparams
+
     rng = np.random.default_rng(0)
-    if case == "tacotron2-train":
-        from tts_jax.models import tacotron2 as T
+    net = nv.Tacotron2(HParams(hparams(full=True), n_symbols=148)).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-6)
+    b, n, t = s["batch"], s["text"], s["frames"]
+    ids = torch.from_numpy(rng.integers(2, 60, (b, n))).long()
+    mels = torch.from_numpy(rng.normal(-5, 2, (b, 80, t)).astype(np.float32))
+    gate = torch.zeros(b, t)
+    gate[:, -1] = 1.0
+    lengths_in, lengths_out = torch.full((b,), n), torch.full((b,), t)
 
-        config = load_config(str(ROOT / "experiments" / "tacotron2.py:nvidia"))
-        b, n, t = s["batch"], s["text"], s["frames"]
-        batch = {
-            "ids": rng.integers(2, 60, (b, n)).astype(np.int32),
-            "id_lengths": np.full((b,), n, np.int32),
-            "mels": rng.normal(-5, 2, (b, t, 80)).astype(np.float32),
-            "mel_lengths": np.full((b,), t, np.int32),
-            "mel_mask": np.ones((b, t), np.float32),
-            "stop_targets": (np.arange(t)[None] >= t - 1).repeat(b, 0).astype(np.float32),
-            "valid": np.ones((b,), bool),
-        }
-        state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
-        step = jax.jit(T.FAMILY.train_step(config), donate_argnums=0)
-        # No FLOP count: XLA's cost analysis counts a while loop's body once.
-        return training(step, state, batch), 0.0
+    def call():
+        before, after, g, _ = net((ids, lengths_in, mels, n, lengths_out))
+        loss = (
+            torch.nn.functional.mse_loss(before, mels)
+            + torch.nn.functional.mse_loss(after, mels)
+            + torch.nn.functional.binary_cross_entropy_with_logits(g, gate)
+        )
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+
+    return call
+
+
+def hifigan_sizes(quick: bool) -> dict:
+    return {"frames": 86 if quick else 861}  # 1 s or 10 s at hop 256
+
+
+def hifigan_train_sizes(quick: bool) -> dict:
+    # jik876's segment, a quarter of its batch of 16
+    return {"batch": 1 if quick else 4, "segment": 2048 if quick else 8192}
+
+
+def ours_hifigan(version: str, s: dict):
+    """Generator inference of experiments/hifigan.py:VERSION, weight norm folded."""
+    import jax
+
+    from tts_jax.benchmarks.hifigan import random_batch
     from tts_jax.models import hifigan as H
-
-    version = case.split("-")[1] if case.startswith("hifigan") else None
-    if version and case.endswith("-train"):
-        config = load_config(str(ROOT / "experiments" / f"hifigan.py:{version}"))
-        config.optim.decay_steps = 1000  # no corpus needed for the schedule
-        b, seg, hop = s["batch"], s["segment"], config.data.hop_length
-        batch = {
-            "audio": rng.uniform(-0.5, 0.5, (b, seg)).astype(np.float32),
-            "mels": rng.normal(-5, 2, (b, seg // hop, 80)).astype(np.float32),
-        }
-        state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
-        step, count = compiled(jax.jit(H.FAMILY.train_step(config)), state, batch)
-        return training(step, state, batch), count
-    if case == "clarinet-student":
-        from tts_jax.models import clarinet as CL
-
-        teacher = load_config(str(ROOT / "experiments" / "wavenet.py:paper"))
-        hop = teacher.data.hop_length
-        # ksw0306/ClariNet's student: 6 flows x 10 layers, 64 residual / 128 gate / 64 skip
-        # channels, filter 3, front kernel 32; the conditioner upsamples by the teacher's
-        # strides (16 x 16), as its synthesis runs the teacher's upsampler first.
-        student = CL.Student(6, 10, 64, 128, 64, 3, 32, tuple(teacher.model.upsample_strides))
-        mel = rng.normal(-5, 2, (1, s["frames"], 80)).astype(np.float32)
-        z = rng.normal(size=(1, s["frames"] * hop)).astype(np.float32)
-        params = student.init(jax.random.PRNGKey(0), z, mel)["params"]
-        run = jax.jit(lambda z, c: student.apply({"params": params}, z, c)[0])
-        run, count = compiled(run, z, mel)
-        return lambda: jax.block_until_ready(run(z, mel)), count
-    if case == "clarinet-train":
-        return clarinet_train_step(s)
     from tts_jax.nn.conv import fold_weight_norm
 
-    config = load_config(str(ROOT / "experiments" / f"hifigan.py:{version}"))
-    mel = rng.normal(-5, 2, (1, s["frames"], 80)).astype(np.float32)
+    config = _config(f"hifigan.py:{version}")
+    hop = config.data.hop_length
+    mel = random_batch(1, s["frames"] * hop, hop)["mels"]
     gen = H.build_generator(config)
     params = fold_weight_norm(gen.init(jax.random.PRNGKey(0), mel[:, :8])["params"])
-    infer = jax.jit(H.build_generator(config, folded=True).apply)
-    infer, count = compiled(infer, {"params": params}, mel)
+    infer, count = compiled(
+        jax.jit(H.build_generator(config, folded=True).apply), {"params": params}, mel
+    )
     return lambda: jax.block_until_ready(infer({"params": params}, mel)), count
+
+
+def ours_hifigan_train(version: str, s: dict):
+    """One GAN step of experiments/hifigan.py:VERSION: both discriminators, then the
+    generator."""
+    import jax
+
+    from tts_jax.benchmarks.hifigan import random_batch
+    from tts_jax.models import hifigan as H
+
+    config = _config(f"hifigan.py:{version}")
+    config.optim.decay_steps = 1000  # no corpus needed for the schedule
+    batch = random_batch(s["batch"], s["segment"], config.data.hop_length)
+    state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
+    step, count = compiled(jax.jit(H.FAMILY.train_step(config)), state, batch)
+    return training(step, state, batch), count
+
+
+def _jik876(version: str, args):
+    """jik876/hifi-gan's config_VERSION.json, its checkout put on the path."""
+    sys.path.insert(0, args.jik876)
+    from env import AttrDict
+
+    return AttrDict(json.loads((Path(args.jik876) / f"config_{version}.json").read_text()))
+
+
+def jik876_generator(version: str, s: dict, args):
+    """jik876's generator in eval mode, weight norm removed, under no_grad."""
+    import torch
+    from models import Generator
+
+    gen = Generator(_jik876(version, args)).eval()
+    gen.remove_weight_norm()
+    rng = np.random.default_rng(0)
+    mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
+
+    def call():
+        with torch.no_grad():
+            gen(mel)
+
+    return call
+
+
+def clarinet_student_sizes(quick: bool) -> dict:
+    return {"frames": 16 if quick else 86}  # 1 s: the student is ~3x slower than real time
+
+
+def clarinet_train_sizes(quick: bool) -> dict:
+    return {"batch": 1, "segment": 2048 if quick else 4096}  # a short batch on a CPU
+
+
+def ours_clarinet_student(s: dict):
+    """ksw0306/ClariNet's default student in our modules: 6 flows x 10 layers, 64 residual /
+    128 gate / 64 skip channels, filter 3, front kernel 32; the conditioner upsamples by the
+    teacher's strides (16 x 16), as its synthesis runs the teacher's upsampler first."""
+    import jax
+
+    from tts_jax.models import clarinet as CL
+
+    teacher = _config("wavenet.py:paper")
+    hop = teacher.data.hop_length
+    student = CL.Student(6, 10, 64, 128, 64, 3, 32, tuple(teacher.model.upsample_strides))
+    rng = np.random.default_rng(0)
+    mel = rng.normal(-5, 2, (1, s["frames"], 80)).astype(np.float32)
+    z = rng.normal(size=(1, s["frames"] * hop)).astype(np.float32)
+    params = student.init(jax.random.PRNGKey(0), z, mel)["params"]
+    run = jax.jit(lambda z, c: student.apply({"params": params}, z, c)[0])
+    run, count = compiled(run, z, mel)
+    return lambda: jax.block_until_ready(run(z, mel)), count
+
+
+def ksw0306_teacher(args, gate_channels: int):
+    """ksw0306/ClariNet's teacher WaveNet (2 x 10 layers of 128 channels, filter 2, mel
+    upsampled 16 x 16), its checkout put on the path."""
+    sys.path.insert(0, args.clarinet)
+    from wavenet import Wavenet
+
+    return Wavenet(out_channels=2, num_blocks=2, num_layers=10, residual_channels=128,
+                   gate_channels=gate_channels, skip_channels=128, kernel_size=2,
+                   cin_channels=80, upsample_scales=[16, 16])  # fmt: skip
+
+
+def ksw0306_student(s: dict, args):
+    """ksw0306/ClariNet's student as its synthesize_student.py runs it: weight norm removed,
+    the teacher's upsampler first, under no_grad."""
+    import torch
+
+    teacher = ksw0306_teacher(args, gate_channels=256).eval()  # only its upsampler runs
+    from wavenet_iaf import Wavenet_Student
+
+    student = Wavenet_Student(num_blocks_student=[1] * 6, num_layers=10).eval()
+    student.remove_weight_norm()
+    rng = np.random.default_rng(0)
+    mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
+    z = torch.randn(1, 1, s["frames"] * 256)
+
+    def call():
+        with torch.no_grad():
+            student.generate(z, teacher.upsample(mel))
+
+    return call
 
 
 def clarinet_train_step(s: dict):
@@ -216,21 +324,18 @@ def clarinet_train_step(s: dict):
     return training(step, state, batch), count
 
 
-def ksw0306_train_step(s: dict, rng, clarinet: str):
+def ksw0306_train_step(s: dict, args):
     """One step of ksw0306/ClariNet's train_student.py at our paper sizes (student 6 flows x
     10 layers of 128 channels, filter 3, front kernel 32; teacher 2 x 10 layers of 128, filter
     2): student sample, teacher on it, KL(q || p) + 4 x regulariser, linear STFT MSE (its
     ``stft`` restated for torch 2), clipping at 10, Adam. The teacher is frozen as ours is."""
     import torch
 
-    sys.path.insert(0, clarinet)
+    teacher = ksw0306_teacher(args, gate_channels=128)
     from modules import KL_Loss
-    from wavenet import Wavenet
     from wavenet_iaf import Wavenet_Student
 
-    teacher = Wavenet(out_channels=2, num_blocks=2, num_layers=10, residual_channels=128,
-                      gate_channels=128, skip_channels=128, kernel_size=2, cin_channels=80,
-                      upsample_scales=[16, 16])  # fmt: skip
+    rng = np.random.default_rng(0)
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = Wavenet_Student(num_blocks_student=[1] * 6, num_layers=10, front_channels=32,
@@ -262,105 +367,7 @@ def ksw0306_train_step(s: dict, rng, clarinet: str):
     return call
 
 
-def reference(case: str, quick: bool, args):
-    """A call of the reference model (PyTorch)."""
-    import torch
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    s = sizes(case, quick)
-    rng = np.random.default_rng(0)
-    if case == "tacotron2-train":
-        sys.path.insert(0, args.nvidia)
-        import layers
-        import librosa
-        import utils
-
-        layers.librosa_mel_fn = lambda sr, n_fft, n_mels, fmin, fmax: librosa.filters.mel(
-            sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
-        )
-
-        def mask_from_lengths(lengths):  # the reference builds this index on the GPU
-            return torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
-
-        utils.get_mask_from_lengths = mask_from_lengths
-        import model as nv
-
-        nv.get_mask_from_lengths = mask_from_lengths
-        sys.path.insert(0, str(ROOT / "tools"))
-        from nvidia_tacotron2_fixtures import HParams, hparams
-
-        h = HParams(hparams(full=True), n_symbols=148)
-        net = nv.Tacotron2(h).train()
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-6)
-        b, n, t = s["batch"], s["text"], s["frames"]
-        ids = torch.from_numpy(rng.integers(2, 60, (b, n))).long()
-        mels = torch.from_numpy(rng.normal(-5, 2, (b, 80, t)).astype(np.float32))
-        gate = torch.zeros(b, t)
-        gate[:, -1] = 1.0
-        lengths_in, lengths_out = torch.full((b,), n), torch.full((b,), t)
-
-        def call():
-            before, after, g, _ = net((ids, lengths_in, mels, n, lengths_out))
-            loss = (
-                torch.nn.functional.mse_loss(before, mels)
-                + torch.nn.functional.mse_loss(after, mels)
-                + torch.nn.functional.binary_cross_entropy_with_logits(g, gate)
-            )
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-
-        return call
-    if case == "clarinet-train":
-        return ksw0306_train_step(s, rng, args.clarinet)
-    if case == "clarinet-student":
-        sys.path.insert(0, args.clarinet)
-        from wavenet import Wavenet
-        from wavenet_iaf import Wavenet_Student
-
-        teacher = Wavenet(
-            out_channels=2,
-            num_blocks=2,
-            num_layers=10,
-            residual_channels=128,
-            gate_channels=256,
-            skip_channels=128,
-            kernel_size=2,
-            cin_channels=80,
-            upsample_scales=[16, 16],
-        ).eval()  # only its upsampler runs
-        student = Wavenet_Student(num_blocks_student=[1] * 6, num_layers=10).eval()
-        student.remove_weight_norm()  # as its synthesize_student.py does
-        mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
-        z = torch.randn(1, 1, s["frames"] * 256)
-
-        def call():
-            with torch.no_grad():
-                student.generate(z, teacher.upsample(mel))
-
-        return call
-    sys.path.insert(0, args.jik876)
-    from env import AttrDict
-    from models import Generator
-
-    version = case.split("-")[1]
-    h = AttrDict(json.loads((Path(args.jik876) / f"config_{version}.json").read_text()))
-    if case.endswith("-train"):
-        return jik876_train_step(h, s, rng)
-    gen = Generator(h).eval()
-    gen.remove_weight_norm()
-    mel = torch.from_numpy(rng.normal(-5, 2, (1, 80, s["frames"])).astype(np.float32))
-
-    def call():
-        with torch.no_grad():
-            gen(mel)
-
-    return call
-
-
-def jik876_train_step(h, s: dict, rng):
+def jik876_train_step(version: str, s: dict, args):
     """One step of jik876's train.py: both discriminators' update on the detached generator
     output, then the generator's (adversarial + 2 x feature matching + 45 x mel L1), AdamW
     with its betas. Its mel_spectrogram is restated with ``return_complex=True`` (torch 2
@@ -368,6 +375,8 @@ def jik876_train_step(h, s: dict, rng):
     import torch
     import torch.nn.functional as F
     from librosa.filters import mel as librosa_mel
+
+    h = _jik876(version, args)
     from models import (
         Generator,
         MultiPeriodDiscriminator,
@@ -376,6 +385,8 @@ def jik876_train_step(h, s: dict, rng):
         feature_loss,
         generator_loss,
     )
+
+    rng = np.random.default_rng(0)
 
     gen, mpd, msd = (
         Generator(h).train(),
@@ -438,14 +449,66 @@ def jik876_train_step(h, s: dict, rng):
     return call
 
 
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One comparison. ``sizes(quick)``: the shapes both sides run at (and the row's shape
+    columns); ``ours(sizes)``: our timed call and XLA's FLOPs per call (0: no count);
+    ``reference(sizes, args)``: the reference's timed call (``args`` names its checkouts)."""
+
+    sizes: Callable[[bool], dict]
+    ours: Callable[[dict], tuple[Callable[[], None], float]]
+    reference: Callable[[dict, argparse.Namespace], Callable[[], None]]
+
+
+HIFIGAN_VERSIONS = ("v1", "v2", "v3")
+CASES: dict[str, Case] = {
+    "tacotron2-train": Case(tacotron2_sizes, ours_tacotron2_train, nvidia_train_step),
+    **{
+        f"hifigan-{v}": Case(
+            hifigan_sizes,
+            functools.partial(ours_hifigan, v),
+            functools.partial(jik876_generator, v),
+        )
+        for v in HIFIGAN_VERSIONS
+    },
+    **{
+        f"hifigan-{v}-train": Case(
+            hifigan_train_sizes,
+            functools.partial(ours_hifigan_train, v),
+            functools.partial(jik876_train_step, v),
+        )
+        for v in HIFIGAN_VERSIONS
+    },
+    "clarinet-student": Case(clarinet_student_sizes, ours_clarinet_student, ksw0306_student),
+    "clarinet-train": Case(clarinet_train_sizes, clarinet_train_step, ksw0306_train_step),
+}
+
+
+def get_case(name: str) -> Case:
+    """The case called ``name``, or a ValueError listing the cases."""
+    if name not in CASES:
+        raise ValueError(f"unknown case {name!r}; the cases are {', '.join(CASES)} (and {GEMM})")
+    return CASES[name]
+
+
+def sizes(name: str, quick: bool) -> dict:
+    """The shapes case ``name`` runs at: the same for both sides."""
+    return get_case(name).sizes(quick)
+
+
 def worker(args) -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the replies
-        if args.case == "gemm":  # the ceiling, measured by our side: nothing to time after
+        if args.case == GEMM:  # the ceiling, measured by our side: nothing to time after
             call, count = None, gemm_gflops()
         elif args.worker == "ours":
-            call, count = ours(args.case, args.quick)
+            call, count = get_case(args.case).ours(sizes(args.case, args.quick))
         else:
-            call, count = reference(args.case, args.quick, args), 0.0
+            import torch
+
+            torch.set_num_threads(args.threads)
+            torch.manual_seed(0)
+            call = get_case(args.case).reference(sizes(args.case, args.quick), args)
+            count = 0.0
         for _ in range(2 if call else 0):  # warm-up (compilation, allocator)
             call()
     print(f"ready {count}", flush=True)
@@ -596,13 +659,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def case_name(text: str) -> str:
+    """argparse type of ``--case``: a name of :data:`CASES` (or ``gemm``)."""
+    if text != GEMM:
+        try:
+            get_case(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--torch", help="the Python of an environment with torch 2.13")
     p.add_argument("--nvidia", default="/tmp/ref/nvidia_tacotron2", help="NVIDIA/tacotron2")
     p.add_argument("--jik876", default="/tmp/ref/hifigan", help="jik876/hifi-gan checkout")
     p.add_argument("--clarinet", default="/tmp/ref/clarinet", help="ksw0306/ClariNet checkout")
-    p.add_argument("--case", action="append", choices=(*CASES, "gemm"), help="default: all")
+    p.add_argument("--case", action="append", type=case_name, help="default: every case")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small shapes: checks the plumbing")
@@ -637,12 +710,10 @@ def main() -> None:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     print(table(rows))
     if args.readme:
-        text = args.readme.read_text()
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"{args.readme} has no {BEGIN} ... {END} section")
-        args.readme.write_text(f"{head}{BEGIN}\n{table(rows)}\n{END}{tail}")
+        # Imported here: report.py imports JAX, which the reference's environment lacks.
+        from tools.report import update_readme
+
+        update_readme(args.readme, "vs_reference", table(rows))
 
 
 if __name__ == "__main__":

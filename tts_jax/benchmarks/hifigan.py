@@ -19,7 +19,9 @@ from tts_jax.models import hifigan as H
 from tts_jax.nn.conv import fold_weight_norm
 
 
-def _batch(b: int, seg: int, hop: int, n_mels: int = 80) -> dict:
+def random_batch(b: int, seg: int, hop: int, n_mels: int = 80) -> dict:
+    """A training batch of ``b`` random segments of ``seg`` samples and their ``seg // hop``
+    random mel frames."""
     rng = np.random.default_rng(0)
     return {
         "audio": rng.uniform(-0.5, 0.5, (b, seg)).astype(np.float32),
@@ -46,7 +48,7 @@ def hifigan(config_spec=None, quick=False):
         config.optim.decay_steps = 1000  # no corpus needed for the schedule
         hop = config.data.hop_length
         frames = 32 if quick else 862
-        mel = _batch(1, frames * hop, hop)["mels"]
+        mel = random_batch(1, frames * hop, hop)["mels"]
         audio_s = frames * hop / config.data.sample_rate
         params = None
         for method in ("polyphase", "dilated") if ablate else ("polyphase",):
@@ -70,7 +72,7 @@ def hifigan(config_spec=None, quick=False):
 
         b = config.train.batch_size
         seg = config.train.segment_length
-        batch = _batch(b, seg, hop)
+        batch = random_batch(b, seg, hop)
         for impl in ("split", "xla") if ablate else ("split",):
             config.model.conv_impl = impl
             state = H.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)

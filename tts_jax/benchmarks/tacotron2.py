@@ -20,7 +20,9 @@ from tts_jax.models import tacotron2 as T
 from tts_jax.models.tacotron2.train import train_step
 
 
-def _batch(b: int, n: int, t: int, n_mels: int = 80):
+def random_batch(b: int, n: int, t: int, n_mels: int = 80):
+    """A training batch of ``b`` random texts of ``n`` symbols with ``t``-frame targets (speed
+    does not depend on the values)."""
     rng = np.random.default_rng(0)
     return {
         "ids": rng.integers(2, 60, (b, n)).astype(np.int32),
@@ -42,7 +44,7 @@ def tacotron2(config_spec=None, quick=False):
     r = config.model.reduction
     text, frames = (32, 24 * r) if quick else (95, 400 - 400 % r)
     train_batch = 2 if quick else 8
-    batch = _batch(train_batch, text, frames)
+    batch = random_batch(train_batch, text, frames)
     state = T.FAMILY.init_state(config, jax.random.PRNGKey(0), batch)
     params = count_params(state.params)
     # The ablation: the decoder LSTMs' kernel gradients deferred to one matmul after the scan
@@ -76,7 +78,7 @@ def tacotron2(config_spec=None, quick=False):
     )
     rngs = {"dropout": jax.random.PRNGKey(0)}
     for b in (1, 16):
-        x = _batch(b, text, frames)
+        x = random_batch(b, text, frames)
         call = functools.partial(infer, variables, x["ids"], x["id_lengths"], rngs=rngs)
         res = timed(call, repeats=1 if quick else 3)
         audio_s = steps * r * config.data.hop_length / config.data.sample_rate
