@@ -23,6 +23,23 @@ INTENDED_USE = {
 }
 
 
+# The layer widths of Tacotron2Config, each of which the :student variant halves.
+WIDTHS = (
+    "embedding_dim",
+    "encoder_conv_channels",
+    "encoder_lstm_units",
+    "attention_dim",
+    "location_filters",
+    "prenet_units",
+    "decoder_lstm_units",
+    "postnet_channels",
+)
+
+
+def _halved(width):
+    return tuple(n // 2 for n in width) if isinstance(width, tuple) else width // 2
+
+
 def get_config(variant: str = "paper"):
     check_variant(variant, INTENDED_USE)
     c = base_config()
@@ -79,14 +96,8 @@ def get_config(variant: str = "paper"):
         if variant == "student":
             # Half of every width: the smaller, faster text-to-mel model of sequence-level
             # distillation (experiments/tacotron2_distill.py), on the teacher's budget terms.
-            m.embedding_dim = 64
-            m.encoder_conv_channels = 64
-            m.encoder_lstm_units = 32
-            m.attention_dim = 32
-            m.location_filters = 8
-            m.prenet_units = (64, 64)
-            m.decoder_lstm_units = 128
-            m.postnet_channels = 64
+            for name in WIDTHS:
+                m[name] = _halved(m[name])
             # The :cpu sweep's budget: three students of 1,500 steps fit one session on
             # 2 CPU cores next to the receptive-field runs (about 1 s a step on one core).
             c.train.num_steps = 1500

@@ -23,7 +23,7 @@ for accelerators), ``cpu`` (32 channels, batch 1 x 8,192 samples, 2,000 steps: t
 about 2-2.2 h on one CPU core, measured), ``tiny`` (tests).
 """
 
-from tts_jax.config import check_variant, load_config
+from tts_jax.config import check_variant, load_config, schedule
 from tts_jax.models.wavenet.ablation import run_ablation
 
 # The compared settings: name -> overrides of model.* (layers, and stacks = dilation cycles).
@@ -88,13 +88,9 @@ def get_config(variant: str = "paper"):
         # 1.1 s), so one segment a step, long enough to hold the largest receptive field
         # (6,139). Measured on one core, s/step: 30x3 1.13, 24x4 0.71, 12x2 0.26, 30x30 1.10;
         # scoring ~2 min a variant: the four runs in about 2-2.2 h.
-        c.train.batch_size = 1
         c.train.segment_length = 8192
         c.train.eval_segment_length = 16384
-        c.train.num_steps = 2000
-        c.train.checkpoint_every = 200
-        c.train.eval_every = 200
-        c.train.eval_batches = 16
+        schedule(c, batch_size=1, num_steps=2000, checkpoint_every=200, eval_batches=16)
     return c
 
 

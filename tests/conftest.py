@@ -41,6 +41,16 @@ def corpus(corpus_dir):
     return open_corpus(corpus_dir)
 
 
+def tiny_spec(family: str) -> str:
+    """The first ``experiments/*.py:tiny`` config of ``family`` in the config catalogue."""
+    from tts_jax.config import config_catalog, load_config
+
+    for row in config_catalog():
+        if row["spec"].endswith(":tiny") and load_config(row["spec"]).model.family == family:
+            return row["spec"]
+    raise AssertionError(f"no experiments/*.py:tiny config of the {family} family")
+
+
 def run_cli(args: list[str], *, devices: int = 1, timeout: float = 300, env=None):
     """Runs ``python -m tts_jax ARGS`` (what `tts-jax` runs) in a fresh process with
     ``devices`` fake CPUs."""

@@ -18,19 +18,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_spec
 from tts_jax.config import load_config
-from tts_jax.family import get_family
+from tts_jax.family import family_names, get_family
 from tts_jax.train.precision import cast_floating, like
 
 TOLERANCE = {"loss": 0.02, "grad_norm": 0.06}
-LOSS_AND_GRAD = {  # family -> (loss metric, gradient-norm metric)
-    "hifigan": ("loss", "gen/grad_norm"),
-}
 
 
-def _config(name, variant="tiny", **overrides):
-    config = load_config(str(REPO / "experiments" / f"{name}.py") + f":{variant}")
+def _config(spec, **overrides):
+    config = load_config(str(REPO / spec))
     with config.unlocked():
         for key, value in overrides.items():
             node = config
@@ -51,11 +48,20 @@ def _steps(config, state, batch):
     return out
 
 
+def _grad_key(metrics) -> str:
+    """``grad_norm``, or the first ``.../grad_norm`` of a family with several (HiFi-GAN's
+    ``gen/grad_norm`` and ``disc/grad_norm``)."""
+    return (
+        "grad_norm"
+        if "grad_norm" in metrics
+        else sorted(k for k in metrics if k.endswith("grad_norm"))[0]
+    )
+
+
 def _check(config, state, batch):
     out = _steps(config, state, batch)
-    loss_key, grad_key = LOSS_AND_GRAD.get(config.model.family, ("loss", "grad_norm"))
     (_, m32), (s16, m16) = out["float32"], out["bfloat16"]
-    for key, tolerance in zip((loss_key, grad_key), TOLERANCE.values(), strict=True):
+    for key, tolerance in zip(("loss", _grad_key(m32)), TOLERANCE.values(), strict=True):
         a, b = float(m32[key]), float(m16[key])
         print(f"{config.model.family} {key}: float32 {a:.6g} bfloat16 {b:.6g} ({b / a - 1:+.2%})")
         assert np.isfinite(b) and abs(b - a) <= tolerance * abs(a), (key, a, b)
@@ -64,38 +70,33 @@ def _check(config, state, batch):
     dtypes = {x.dtype for x in jax.tree.leaves(s16) if jnp.issubdtype(x.dtype, jnp.floating)}
     assert dtypes == {jnp.dtype(jnp.float32)}, dtypes
     # The bf16 step did compute in bf16: its loss differs from the float32 one.
-    assert float(m16[loss_key]) != float(m32[loss_key])
+    assert float(m16["loss"]) != float(m32["loss"])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["frame_lm", "tacotron2", "wavenet", "vqvae", "hifigan"])
-def test_bfloat16_step_matches_float32(name, corpus_dir):
-    config = _config(name, **{"data.path": str(corpus_dir)})
+def _from_corpus(spec, corpus_dir, tmp_path):
+    """(config, state, batch): the family's first training batch of the test corpus."""
+    config = _config(spec, **{"data.path": str(corpus_dir)})
     family = get_family(config.model.family)
     batch = next(family.make_data(config, 0, 1).train)
-    state = family.init_state(config, jax.random.key(0), batch)
-    _check(config, state, batch)
+    return config, family.init_state(config, jax.random.key(0), batch), batch
 
 
-@pytest.mark.slow
-def test_bfloat16_step_matches_float32_conv_tasnet():
-    config = _config("conv_tasnet")
-    family = get_family("conv_tasnet")
+def _conv_tasnet(spec, corpus_dir, tmp_path):
+    """Random two-source mixtures (the corpus has one voice; mixtures need several)."""
+    config = _config(spec)
     rng = np.random.default_rng(0)
     sources = rng.standard_normal((2, 2, 4000)).astype(np.float32) * 0.1
     batch = {"mixture": sources.sum(1), "sources": sources}
-    state = family.init_state(config, jax.random.key(0), batch)
-    _check(config, state, batch)
+    return config, get_family("conv_tasnet").init_state(config, jax.random.key(0), batch), batch
 
 
-@pytest.mark.slow
-def test_bfloat16_step_matches_float32_clarinet(tmp_path):
+def _clarinet(spec, corpus_dir, tmp_path):
     """The student against a random tiny teacher (only its config is read from a workdir)."""
     from tts_jax.models import clarinet as CL
 
-    teacher_config = _config("wavenet")
+    teacher_config = _config(tiny_spec("wavenet"))
     (tmp_path / "config.json").write_text(json.dumps(teacher_config.to_dict()))
-    config = _config("clarinet_kl", **{"model.teacher_workdir": str(tmp_path)})
+    config = _config(spec, **{"model.teacher_workdir": str(tmp_path)})
     rng = np.random.default_rng(0)
     hop = config.data.hop_length
     batch = {
@@ -103,6 +104,18 @@ def test_bfloat16_step_matches_float32_clarinet(tmp_path):
         "mels": rng.uniform(-8, 0, (2, 8, config.data.n_mels)).astype(np.float32),
     }
     state = CL.state_with_random_teacher(config, teacher_config, jax.random.key(0), batch)
+    return config, state, batch
+
+
+# Families whose batch is not the test corpus's; every other family trains on the corpus.
+SETUP = {"conv_tasnet": _conv_tasnet, "clarinet": _clarinet}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", family_names())
+def test_bfloat16_step_matches_float32(name, corpus_dir, tmp_path):
+    """Every family under tts_jax.models, at its :tiny config."""
+    config, state, batch = SETUP.get(name, _from_corpus)(tiny_spec(name), corpus_dir, tmp_path)
     _check(config, state, batch)
 
 

@@ -161,11 +161,15 @@ class UpsamplingBlock(nn.Module):
         k, p = self.kernel_multiple * s, self.pad(s, self.kernel_multiple)
         kernel = self.param("kernel", nn.initializers.kaiming_normal(), (k, 3, 1, 1))
         bias = self.param("bias", nn.initializers.zeros, (1,))
+        # lax's convolution does not promote as jnp does: under bfloat16 compute a float32
+        # input (from a float32 carry upstream) meets a bfloat16 kernel, so both go to the
+        # promoted dtype (tts_jax/train/precision.py).
+        dtype = jnp.result_type(x, kernel)
         # A transposed convolution: the input stuffed with s - 1 zeros between units,
         # correlated with the filter; k - 1 - p padding makes the output exactly F * s long.
         y = lax.conv_general_dilated(
-            x[..., None],
-            kernel,
+            x[..., None].astype(dtype),
+            kernel.astype(dtype),
             (1, 1),
             [(k - 1 - p, k - 1 - p), (1, 1)],
             lhs_dilation=(s, 1),
