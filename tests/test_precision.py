@@ -4,7 +4,8 @@ a stated tolerance, and the parameters and optimiser state stay float32.
 
 Tolerances: bfloat16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %). Measured on
 these tiny models (2-core x86 CPU, `pytest -s` prints them): losses within 0.5 % of float32,
-gradient norms within 3.0 % (Tacotron 2 +2.96 %, Conv-TasNet +2.95 %, HiFi-GAN +2.30 %).
+gradient norms within 3.3 % (text-to-wave -3.22 %, Tacotron 2 +2.96 %, Conv-TasNet +2.95 %,
+HiFi-GAN +2.30 %).
 We allow 2 % and 6 %: a step that ran in the wrong dtype, drew other noise or lost a term
 misses by far more.
 """

@@ -327,7 +327,9 @@ class TextToWave(nn.Module):
         sample0 = starts * r * hop
         x = cut(audio, sample0, self.window_samples)
         n = sample0[:, None] + jnp.arange(self.window_samples)[None, :]
-        mean, log_scale = self.wavenet.forward(x, cond)
+        # The WaveNet computes in the audio's dtype (bfloat16 under mixed precision); the
+        # conditioning comes out of Tacotron 2's float32 recurrent carry.
+        mean, log_scale = self.wavenet.forward(x, cond.astype(x.dtype))
         out.update(
             conditioning=cond,
             window_audio=x,
