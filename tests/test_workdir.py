@@ -86,7 +86,7 @@ def test_the_models_package_holds_the_families():
 
 
 @pytest.mark.parametrize("name", family_names())
-def test_every_family_keeps_the_contract(name):
+def test_every_family_keeps_the_contract(name, old_workdirs):
     """A family is named as its module; from its :tiny config alone (no data read) it builds
     the example batch a restore starts from and, on it, a state with a step (traced, nothing
     computed); any role or after-training entry it offers is callable."""
@@ -95,6 +95,8 @@ def test_every_family_keeps_the_contract(name):
     entries = (*ROLES, "evaluate", "export", "gta", "import_checkpoint", "param_count")
     assert all(callable(getattr(family, e)) for e in entries if getattr(family, e) is not None)
     config = load_config(str(REPO / tiny_spec(name)))
+    if "teacher_workdir" in config.model:  # a student (ClariNet) starts from a trained teacher
+        config.model.teacher_workdir = str(old_workdirs / "wavenet")
     batch = family.example_batch(config)
     assert batch and all(np.ndim(x) >= 1 for x in jax.tree.leaves(batch))
     state = jax.eval_shape(lambda: family.init_state(config, jax.random.key(0), batch))
