@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tts_jax import audio, benchmarks, workdir
+from tts_jax import audio, benchmarks, pretrained, workdir
 from tts_jax.config import PROJECT, load_config
 from tts_jax.data.corpus import build_corpus
 from tts_jax.data.ljspeech import open_corpus
@@ -93,6 +93,11 @@ def _path_type(make, what: str):
 
 RUN = _path_type(run_path, "a run's path")  # local, gs:// or s3://: workdirs, exports
 LOCAL = _path_type(local_path, "a local path")  # inputs and outputs each host keeps itself
+
+
+def _recognizer_arg(text: str):
+    """``--recognizer``: a shipped recognizer's name, ``none``, or a recognizer's run."""
+    return text if text in ("none", *pretrained.SHIPPED) else RUN(text)
 
 
 def _data_path(text: str):
@@ -423,10 +428,8 @@ def cmd_vocode(args) -> int:
 
 
 def cmd_transcribe(args) -> int:
-    """Each file's transcript, one ``FILE<TAB>TEXT`` line per file, by a recognizer run."""
-    config = workdir.read_config(args.workdir)
-    _, load = with_role(config.model.family, "recognizer", f"transcribe --workdir {args.workdir}")
-    recognizer = load(args.workdir)
+    """Each file's transcript, one ``FILE<TAB>TEXT`` line per file, by a recognizer."""
+    recognizer = pretrained.load_recognizer(args.workdir)
     # Every file is read (and resampled) before any is transcribed: a bad one stops the
     # command before it prints anything.
     wavs = [audio.load_wav(f, recognizer.sample_rate) for f in args.files]
@@ -453,17 +456,18 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items()})
 
 
-def _recognizer(path, texts: dict | None):
-    """``--recognizer``: the loaded recognizer role of the model at ``path``; refused when the
-    audio to score has no text to compare with."""
+def _recognizer(name, texts: dict | None):
+    """``--recognizer``: the loaded recognizer (the shipped one unless named), or None with
+    ``none`` or when the audio has no text to compare with (folders of wavs); naming one for
+    such audio is refused."""
+    if name == "none" or (name is None and not texts):
+        return None
     if not texts:
         raise UserError(
             "--recognizer scores synthesized speech against the text it speaks: give --workdir "
             "(a text-to-speech model) or --data (a corpus split), not folders of wavs"
         )
-    config = workdir.read_config(path)
-    _, load = with_role(config.model.family, "recognizer", f"--recognizer {path}")
-    return load(path)
+    return pretrained.load_recognizer(name or pretrained.RECOGNIZER)
 
 
 def cmd_evaluate(args) -> int:
@@ -522,18 +526,26 @@ def cmd_evaluate(args) -> int:
         raise UserError(
             "give --workdir, --reference-dir with --synthesized-dir, or --data with --reference"
         )
-    recognizer = _recognizer(args.recognizer, texts) if args.recognizer else None
+    recognizer = _recognizer(args.recognizer, texts)
     if recognizer is not None:
-        meta["recognizer"] = str(args.recognizer)
+        meta["recognizer"] = str(args.recognizer or pretrained.RECOGNIZER)
     result = evaluate_pairs(
-        pairs, sr, args.out, title, meta, args.save_audio, texts=texts, recognizer=recognizer
+        pairs,
+        sr,
+        args.out,
+        title,
+        meta,
+        args.save_audio,
+        texts=texts,
+        recognizer=recognizer,
+        dnsmos=args.dnsmos,
     )
     print((args.out / "eval.md").read_text())
     if recognizer is not None:
         i = result["intelligibility"]
         print(
             f"evaluate: CER {i['cer']:.3f}, WER {i['wer']:.3f} over {i['utterances']} "
-            f"utterances (recognizer {args.recognizer}, step {i['recognizer_step']})"
+            f"utterances (recognizer {meta['recognizer']}, step {i['recognizer_step']})"
         )
     print(
         f"evaluate: {result['utterances']} utterances ({result['failed']} failed) in "
@@ -817,7 +829,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "files", nargs="+", type=LOCAL, metavar="FILE", help="audio files (any rate; resampled)"
     )
-    tr.add_argument("--workdir", required=True, type=RUN, help="a recognizer's training workdir")
+    tr.add_argument(
+        "--workdir",
+        type=_recognizer_arg,
+        default=pretrained.RECOGNIZER,
+        help="a recognizer's workdir or exported model (default: the shipped asr-espeak)",
+    )
     tr.set_defaults(func=cmd_transcribe)
 
     e = sub.add_parser("evaluate", help="objective metrics with mean and 95%% intervals")
@@ -845,9 +862,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--recognizer",
-        type=RUN,
-        help="a speech recognizer's workdir (experiments/asr.py): adds CER and WER of the "
-        "synthesized speech against its text, no reference audio needed",
+        type=_recognizer_arg,
+        default=None,
+        help="the speech recognizer that adds CER and WER of the synthesized speech against "
+        "its text, no reference audio needed: the shipped asr-espeak (default wherever there "
+        "is text), a recognizer's workdir (experiments/asr.py), or none",
+    )
+    e.add_argument(
+        "--dnsmos",
+        action="store_true",
+        help="add DNSMOS P.835 and P.808 of the produced audio (needs the dnsmos extra)",
     )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=_positive_int, default=50)
