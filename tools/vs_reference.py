@@ -17,11 +17,11 @@ Setup (neither is a dependency of tts-jax):
     git clone https://github.com/ksw0306/ClariNet /tmp/ref/clarinet
 
 Run (nothing else running on the machine), then paste the table it prints or let it write
-the README section:
+the section of docs/performance.md:
 
     .venv/bin/python tools/vs_reference.py --torch /tmp/torchenv/bin/python \\
         --nvidia /tmp/ref/nvidia_tacotron2 --jik876 /tmp/ref/hifigan \\
-        --out runs/bench/vs_reference.jsonl --readme README.md
+        --out runs/bench/vs_reference.jsonl --readme docs/performance.md
 
 Cases: ``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
 backward, clipping and Adam), ``hifigan-v1|v2|v3`` (generator inference on 10 s of mel,
