@@ -1,7 +1,7 @@
 """Every `tts-jax` verb's ``--help``, as docs/FIRST_HOUR.md records it.
 
-    python tools/cli_help.py                              # print the block
-    python tools/cli_help.py --write docs/FIRST_HOUR.md   # replace the page's block (make first-hour)
+    python tools/cli_help.py                             # print the block
+    python tools/cli_help.py --write docs/FIRST_HOUR.md  # replace it there (make first-hour)
 
 The verbs are read from the top-level help itself (its ``{corpus,prepare,...}`` group), and
 a verb with verbs of its own (``listen page|serve|results``) is followed down, so a new verb
