@@ -41,7 +41,7 @@ run() {  # run [--lines N] [--in DIR] COMMAND...: one recorded command
 cat <<EOF
 # A researcher's first hour, recorded
 
-Written by \`bash tools/first_hour.sh > docs/FIRST_HOUR.md\` on a fresh clone ($(git -C "$CLONE" rev-parse --short HEAD),
+Written by \`bash tools/first_hour.sh > docs/FIRST_HOUR.md\` on a clean checkout ($(git -C "$CLONE" rev-parse --short HEAD),
 $(date -u +%Y-%m-%d)) in a fresh shell, after \`make .venv/.installed\`. CLONE is the clone,
 ELSEWHERE an empty directory outside it. Outputs are cut to their first lines.
 
