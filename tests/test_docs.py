@@ -136,3 +136,9 @@ def test_every_report_block_is_in_one_place_and_closed():
             assert name not in seen, f"report:{name} in {seen.get(name)} and {page}"
             seen[name] = page
     assert {"configs", "shipped", "vs_reference", "bench", "cli-help"} <= set(seen)
+
+
+def test_every_figure_of_docs_is_shown_on_a_page():
+    text = "\n".join(p.read_text() for p in PAGES)
+    unused = [p.name for p in sorted((REPO / "docs").glob("*.png")) if p.name not in text]
+    assert not unused, f"figures no page shows: {unused}"

@@ -607,7 +607,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small shapes: checks the plumbing")
     p.add_argument("--out", type=Path, help="append the JSON lines here")
-    p.add_argument("--readme", type=Path, help="write the table into this README's section")
+    p.add_argument("--readme", type=Path, help="rewrite its table here (docs/performance.md)")
     p.add_argument("--render", type=Path, help="tabulate this --out file instead of measuring")
     p.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     args = p.parse_args()
