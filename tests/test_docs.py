@@ -142,3 +142,38 @@ def test_every_figure_of_docs_is_shown_on_a_page():
     text = "\n".join(p.read_text() for p in PAGES)
     unused = [p.name for p in sorted((REPO / "docs").glob("*.png")) if p.name not in text]
     assert not unused, f"figures no page shows: {unused}"
+
+
+def _sections_written_by(script: str) -> set[str]:
+    """The report blocks a generator script rewrites by a fixed name."""
+    text = (REPO / script).read_text()
+    fixed = re.findall(r'update_readme\([^)]*?"([\w-]+)"', text)
+    return set(fixed) | set(re.findall(r"BEGIN report:([\w-]+)", text))
+
+
+def test_every_documented_generator_command_names_a_page_that_holds_its_block():
+    """``--readme PAGE [--section NAME]`` wherever a command is documented (pages, and the
+    generators' own docstrings): the page has the block the command rewrites, so moving a
+    block without its commands fails here."""
+    sources = [*PAGES, *sorted(REPO.glob("tools/*.py")), *sorted(REPO.glob("experiments/*.py"))]
+    checked = 0
+    for source in sources:
+        text = source.read_text()
+        for m in re.finditer(r"--readme\s+([\w./]+\.md)(?:\s+--section\s+([\w-]+))?", text):
+            page, section = m.group(1), m.group(2)
+            if "PAGE" in page:
+                continue  # a placeholder in a usage line
+            if section:
+                sections = {section}
+            else:
+                scripts = re.findall(r"(?:tools|experiments)/\w+\.py", text[: m.start()][-400:])
+                script = scripts[-1] if scripts else str(source.relative_to(REPO))
+                sections = _sections_written_by(script)
+                assert sections, f"{source.name}: which block does {m.group(0)!r} rewrite?"
+            for name in sections:
+                assert f"<!-- BEGIN report:{name} -->" in (REPO / page).read_text(), (
+                    f"{source.relative_to(REPO)}: {m.group(0)!r}, but {page} has no "
+                    f"report:{name} block"
+                )
+                checked += 1
+    assert checked >= 10
