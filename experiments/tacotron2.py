@@ -96,7 +96,7 @@ def get_config(variant: str = "paper"):
             m.prenet_units = (64, 64)
             m.decoder_lstm_units = 128
             m.postnet_channels = 64
-            # The :cpu sweep's budget: three students of 1,500 steps fit one session on
+            # The :cpu sweep's budget: three students of 1,500 steps fit a few hours on
             # 2 CPU cores next to the receptive-field runs (about 1 s a step on one core).
             c.train.num_steps = 1500
             c.train.keep_checkpoints = 3

@@ -36,7 +36,7 @@ def get_config(variant: str = "paper"):
         m.hidden = 128
         # 5x the paper's rate: faster codebook uptake on 2 cores. With the EMA codebook it
         # made the encoder jump at step ~2,510 (perplexity 72 -> 6); 2e-4 from the same state
-        # did not (README, VQ-VAE on the embedded corpus).
+        # did not (docs/vqvae.md, results).
         c.optim.learning_rate = 1e-3
         c.train.batch_size = 16
         c.train.num_steps = 5000
