@@ -483,6 +483,7 @@ def cmd_evaluate(args) -> int:
             vocoder=load_vocoder(name, mel_cfg),
             vocoder_name=name,
             sentences=tuple(read_sentences(args.sentences)) if args.sentences else None,
+            own_waveform=args.vocoder is None,
         )
         ev = evaluate(args.workdir, request)
         texts = ev.texts
