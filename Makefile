@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format clean shipped
+.PHONY: demo test test-fast lint format clean shipped docs first-hour
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ test: $(STAMP) $(CHROMIUM)
 test-fast: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=10
 
+# The docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or anchor is an error.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+# The --help of every verb recorded in docs/FIRST_HOUR.md (after changing the CLI); the whole
+# page, commands included, is `bash tools/first_hour.sh > docs/FIRST_HOUR.md` on a fresh clone.
+first-hour: $(STAMP)
+	$(BIN)/python tools/cli_help.py --write docs/FIRST_HOUR.md
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,4 +55,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs site .pytest_cache .ruff_cache

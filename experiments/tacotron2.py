@@ -98,7 +98,7 @@ def get_config(variant: str = "paper"):
             # distillation (experiments/tacotron2_distill.py), on the teacher's budget terms.
             for name in WIDTHS:
                 m[name] = _halved(m[name])
-            # The :cpu sweep's budget: three students of 1,500 steps fit one session on
+            # The :cpu sweep's budget: three students of 1,500 steps fit a few hours on
             # 2 CPU cores next to the receptive-field runs (about 1 s a step on one core).
             c.train.num_steps = 1500
             c.train.keep_checkpoints = 3

@@ -1,7 +1,7 @@
 """How fast does Tacotron 2 align? Each switch measured on the same budget of CPU time.
 
     python experiments/tacotron2_alignment.py --data runs/corpus --out runs/alignment \
-        [--minutes 30] [--cores 0,1] [--arms cpu,ga,...] [--readme README.md]
+        [--minutes 30] [--cores 0,1] [--arms cpu,ga,...] [--readme docs/tacotron2.md]
 
 Every arm is ``experiments/tacotron2.py:cpu`` (or its ``:shipped`` variant) with a few config
 overrides (``ARMS``), trained by ``tts-jax train`` pinned to one CPU core (``taskset``), one
@@ -18,7 +18,8 @@ on past the budget (the shipped model's run is the ``shipped`` arm continued) is
 to the budget.
 
 Writes OUT/alignment.json, OUT/alignment.md and docs/tacotron2_alignment.png; with
-``--readme`` the table replaces the README's ``report:tacotron2-alignment`` block.
+``--readme PAGE`` the table replaces that page's ``report:tacotron2-alignment`` block (it is in
+docs/tacotron2.md).
 """
 
 from __future__ import annotations
@@ -176,7 +177,9 @@ def main() -> None:
         help="CPU cores to pin arms to, one arm per core at a time",
     )
     p.add_argument("--arms", default=",".join(ARMS), help=f"subset of {','.join(ARMS)}")
-    p.add_argument("--readme", type=Path, help="README whose report block to rewrite")
+    p.add_argument(
+        "--readme", "--page", dest="readme", type=Path, help="page whose report block to rewrite"
+    )
     args = p.parse_args()
     names = args.arms.split(",")
     unknown = [n for n in names if n not in ARMS]

@@ -1,5 +1,6 @@
-"""Text-to-mel knowledge distillation (seed 004): the shipped Tacotron 2 (data/tacotron2_espeak)
-teaches a student at half its width (experiments/tacotron2.py:student), trained
+"""Text-to-mel knowledge distillation (Kim & Rush 2016): the shipped Tacotron 2
+(data/tacotron2_espeak) teaches a student at half its width (experiments/tacotron2.py:student),
+trained
 
 - on the recordings' mels (``ground_truth``, the baseline),
 - on the teacher's teacher-forced mels of the same utterances (``teacher_forced``, `tts-jax

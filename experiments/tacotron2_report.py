@@ -170,7 +170,13 @@ def main() -> None:
     p.add_argument("--curve-every", type=int, default=0, help="MCD curve: checkpoint interval")
     p.add_argument("--curve-limit", type=int, default=20, help="MCD curve: test sentences")
     p.add_argument("--floor", type=float, default=6.868, help="Griffin-Lim MCD floor to draw")
-    p.add_argument("--readme", type=Path, help="write the MCD curve's table into this README")
+    p.add_argument(
+        "--readme",
+        "--page",
+        dest="readme",
+        type=Path,
+        help="write the MCD curve's table into this page (docs/tacotron2.md)",
+    )
     p.add_argument(
         "--curve-only", action="store_true", help="the two curves only, no held-out evaluation"
     )

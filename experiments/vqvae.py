@@ -32,7 +32,7 @@ def get_config(variant: str = "paper"):
         m.hidden = 128
         # 5x the paper's rate: faster codebook uptake on 2 cores. With the EMA codebook it
         # made the encoder jump at step ~2,510 (perplexity 72 -> 6); 2e-4 from the same state
-        # did not (README, VQ-VAE on the embedded corpus).
+        # did not (docs/vqvae.md, results).
         c.optim.learning_rate = 1e-3
         cpu_schedule(c, 5000, batch_size=16, eval_batches=4)
         if variant == "tiny":

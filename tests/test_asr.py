@@ -343,3 +343,104 @@ def test_evaluate_scores_intelligibility_without_reference_audio(
     argv = ["evaluate", "--reference-dir", str(tmp_path / "a"), "--synthesized-dir"]
     assert main([*argv, str(tmp_path / "a"), *recognizer, "--out", str(tmp_path / "x")]) == 2
     assert "--recognizer scores synthesized speech against the text" in capsys.readouterr().err
+
+
+def _emissions(frames: list[dict[str, float]]) -> np.ndarray:
+    """Log-probabilities [T, len(TOKENS)] from per-frame {token: probability}; what a frame
+    leaves unassigned is spread over the other tokens."""
+    from tts_jax.models.asr.decoding import TOKENS
+
+    out = np.zeros((len(frames), len(TOKENS)))
+    for t, probs in enumerate(frames):
+        rest = (1.0 - sum(probs.values())) / (len(TOKENS) - len(probs))
+        out[t] = rest
+        for token, p in probs.items():
+            out[t, TOKENS.index(token)] = p
+    return np.log(out).astype(np.float32)
+
+
+def _spelled(text: str, p: float = 0.9) -> list[dict[str, float]]:
+    """Frames that say ``text`` clearly: each character then a blank."""
+    frames = []
+    for c in text:
+        frames += [{c: p}, {"<blank>": p}]
+    return frames
+
+
+def _decoder(tmp_path, words: dict[str, float], lm_weight: float):
+    from tts_jax.models.asr.decoding import BeamSearch, LexiconBeamDecoder, write_unigram_arpa
+
+    write_unigram_arpa(words, tmp_path / "lm.arpa")
+    return LexiconBeamDecoder(BeamSearch("lm.arpa", lm_weight=lm_weight), tmp_path)
+
+
+def test_the_beam_search_writes_only_lexicon_words(tmp_path):
+    # The first frame hears "k" more than "c": greedy writes "kat", the lexicon has "cat".
+    frames = [{"k": 0.6, "c": 0.3}, {"<blank>": 0.9}, *_spelled("at")]
+    log_probs = _emissions(frames)
+    best = np.argmax(log_probs, axis=-1)
+    from tts_jax.models.asr.decoding import TOKENS
+
+    greedy = "".join(TOKENS[i] for i in best if i != 0)
+    assert greedy == "kat"
+    assert _decoder(tmp_path, {"cat": 1.0, "sat": 1.0}, lm_weight=0.0)(log_probs) == "cat"
+
+
+def test_the_language_model_breaks_an_acoustic_tie(tmp_path):
+    frames = [{"c": 0.45, "b": 0.45}, {"<blank>": 0.9}, *_spelled("at")]
+    log_probs = _emissions(frames)
+    assert _decoder(tmp_path, {"cat": 0.9, "bat": 0.1}, lm_weight=1.0)(log_probs) == "cat"
+    assert _decoder(tmp_path, {"cat": 0.1, "bat": 0.9}, lm_weight=1.0)(log_probs) == "bat"
+
+
+def test_clear_speech_of_lexicon_words_decodes_as_greedy_does(tmp_path):
+    log_probs = _emissions(_spelled("the dog sat"))
+    words = {"the": 5.0, "dog": 1.0, "sat": 1.0, "do": 2.0, "go": 1.0}
+    assert _decoder(tmp_path, words, lm_weight=0.5)(log_probs) == "the dog sat"
+    assert _decoder(tmp_path, words, lm_weight=0.5)(log_probs[:0]) == ""
+
+
+def test_the_unigram_model_is_a_distribution_over_its_words(tmp_path):
+    from tts_jax.models.asr.decoding import arpa_words, write_unigram_arpa
+
+    words = {"alpha": 3.0, "beta": 1.0, "don't": 0.5}
+    write_unigram_arpa(words, tmp_path / "lm.arpa", end_probability=0.1)
+    assert arpa_words(tmp_path / "lm.arpa") == list(words)
+    mass = 0.0
+    for line in (
+        (tmp_path / "lm.arpa").read_text().split("\\1-grams:")[1].split("\\2")[0].split("\n")
+    ):
+        if line and line.split("\t")[1] not in ("<s>", "<unk>"):
+            mass += 10 ** float(line.split("\t")[0])
+    assert mass == pytest.approx(1.0, abs=1e-5)
+    lines = (tmp_path / "lm.arpa").read_text().splitlines()
+    line = next(x for x in lines if x.endswith("\talpha\t0"))
+    assert 10 ** float(line.split("\t")[0]) == pytest.approx(0.9 * 3.0 / 4.5, rel=1e-5)
+
+
+def test_an_exported_recognizer_transcribes_as_its_workdir_and_takes_a_beam_search(
+    corpus_dir, tiny_recognizer, tmp_path
+):
+    from tts_jax import audio
+    from tts_jax.cli import main
+    from tts_jax.models.asr import BeamSearch, Recognizer
+    from tts_jax.models.asr.decoding import write_unigram_arpa
+
+    out = tmp_path / "exported"
+    export = ["export", "--workdir", str(tiny_recognizer), "--out", str(out)]
+    assert main([*export, "--dtype", "float32"]) == 0
+    wavs = [audio.load_wav(w, 22050) for w in sorted((corpus_dir / "wavs").glob("*.wav"))[:2]]
+    alone, shipped = Recognizer(tiny_recognizer), Recognizer(out)
+    assert shipped.beam is None and shipped.step == alone.step
+    assert shipped.transcribe(wavs) == alone.transcribe(wavs)
+
+    words = {"the": 3.0, "a": 2.0, "cat": 1.0}
+    write_unigram_arpa(words, out / "words.arpa")
+    BeamSearch("words.arpa", lm_weight=1.0).write(out / "decoding.json")
+    beam = Recognizer(out)
+    assert beam.beam is not None
+    for text in beam.transcribe(wavs):
+        assert set(text.split()) <= set(words)
+    (out / "decoding.json").write_text('{"lm": "words.arpa", "beam": 3}')
+    with pytest.raises(UserError, match="expected the fields"):
+        Recognizer(out)

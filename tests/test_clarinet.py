@@ -133,8 +133,8 @@ def test_objectives_are_their_definitions(objective):
 def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
     tmp_path, corpus_dir, monkeypatch
 ):
-    """The README's sweep command as a user types it: from a directory outside the repository,
-    with a relative workdir, config file and corpus path."""
+    """The sweep command of docs/clarinet.md as a user types it: from a directory outside the
+    repository, with a relative workdir, config file and corpus path."""
     import json
     import os
 

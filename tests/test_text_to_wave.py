@@ -365,3 +365,41 @@ def test_warm_start_that_does_not_fit_is_refused_by_name(tmp_path):
         warm_state_shapes(**{"model.warm_start_dir": ""})
     with pytest.raises(UserError, match="tacotron2_frozen_steps must be >= 0"):
         warm_state_shapes(**{"model.tacotron2_frozen_steps": -1})
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_wavenets_own_waveform_with_the_alignment(corpus_dir, tmp_path):
+    """``tts-jax evaluate --workdir`` of a text-to-wave run: the WaveNet's waveform (what
+    ``--save-audio`` keeps is the synthesizer's audio), the attention statistics, and with
+    ``--vocoder`` the Tacotron 2 part's mel vocoded instead."""
+    import json
+
+    from tts_jax import audio
+    from tts_jax.cli import main
+    from tts_jax.data.ljspeech import open_corpus
+    from tts_jax.train.loop import train_and_evaluate
+
+    cfg = config(
+        **{
+            "model.tacotron2.max_decoder_steps": 6,
+            "data.path": corpus_dir,
+            "train.num_steps": 1,
+        }
+    )
+    work = tmp_path / "w"
+    train_and_evaluate(cfg, work)
+    own, gl = tmp_path / "own", tmp_path / "gl"
+    common = ["evaluate", "--workdir", str(work), "--limit", "1", "--recognizer", "none"]
+    assert main([*common, "--save-audio", "1", "--out", str(own)]) == 0
+    assert main([*common, "--vocoder", "griffin-lim", "--out", str(gl)]) == 0
+    result = json.loads((own / "eval.json").read_text())
+    assert "own WaveNet waveform" in result["title"] and result["utterances"] == 1
+    stats = result["meta"]["attention"]
+    assert 0.0 < stats["focus"] <= 1.0 and 0.0 <= stats["stopped_by_token"] <= 1.0
+    assert "griffin-lim" in json.loads((gl / "eval.json").read_text())["title"]
+
+    split = open_corpus(corpus_dir).split("test")
+    synth = TW.Synthesizer.from_workdir(work)
+    expected = synth([split.texts[0]])[0]["audio"]
+    saved = audio.load_wav(own / "audio" / f"{split.ids[0]}.wav", cfg.data.sample_rate)
+    np.testing.assert_allclose(saved, expected, atol=2 / 32768)

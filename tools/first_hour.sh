@@ -4,6 +4,9 @@
 #   git clone REPO /tmp/fresh && cd /tmp/fresh && make .venv/.installed
 #   bash tools/first_hour.sh > docs/FIRST_HOUR.md
 #
+# Its last section, every verb's --help, is regenerated alone by `make first-hour`
+# (tools/cli_help.py); tests/test_docs.py fails when that section is stale.
+#
 # Every command below is run for real from the clone (or from a directory outside it, where
 # the README says that works); its exit status and the first lines of its output are kept.
 set -uo pipefail
@@ -38,7 +41,7 @@ run() {  # run [--lines N] [--in DIR] COMMAND...: one recorded command
 cat <<EOF
 # A researcher's first hour, recorded
 
-Written by \`bash tools/first_hour.sh > docs/FIRST_HOUR.md\` on a fresh clone ($(git -C "$CLONE" rev-parse --short HEAD),
+Written by \`bash tools/first_hour.sh > docs/FIRST_HOUR.md\` on a clean checkout ($(git -C "$CLONE" rev-parse --short HEAD),
 $(date -u +%Y-%m-%d)) in a fresh shell, after \`make .venv/.installed\`. CLONE is the clone,
 ELSEWHERE an empty directory outside it. Outputs are cut to their first lines.
 
@@ -77,3 +80,16 @@ cat <<EOF
 EOF
 run --in "$OUTSIDE" "tts-jax train --config experiments/frame_lm.py:tiny --workdir w --config.data.path=corpus --config.train.progress=True --config.train.log_every=4 2> train.log; cat train.log"
 run --in "$OUTSIDE" --lines 4 "tts-jax train --config experiments/frame_lm.py:tiny --workdir w --config.data.path=corpus --config.train.compute_dtype=bfloat16 --config.train.num_steps=16 2>&1 | tail -n 4"
+
+cat <<EOF
+## A published checkpoint, imported (the committed fixture: random weights, reduced widths)
+
+EOF
+run tts-jax import hifigan --checkpoint tests/fixtures/jik876/g_v1 --config tests/fixtures/jik876/config_v1.json --out "$OUTSIDE/jik876_v1"
+run tts-jax vocode --mel tests/fixtures/jik876/mel.npy --workdir "$OUTSIDE/jik876_v1" --out "$OUTSIDE/v1.wav"
+
+cat <<EOF
+## Every verb's --help
+
+EOF
+"$CLONE/.venv/bin/python" "$CLONE/tools/cli_help.py"

@@ -10,7 +10,7 @@ dependency of tts-jax):
 
 Widths are reduced (the fixtures stay small); every kernel, stride, dilation, group and
 padding is the reference's. ``--full --out DIR`` writes the same at paper widths (hundreds of
-MB, not for committing) for the paper-size check run by hand (README).
+MB, not for committing) for the paper-size check run by hand (docs/import.md).
 
 Two shims let the 2020 reference run on today's libraries, changing no number: librosa's mel
 filters take keyword arguments now, and ``torch.stft`` must be asked for a complex result

@@ -5,7 +5,7 @@
     python tools/jik876_parity.py /tmp/full
 
 prints the largest |ours - reference| of every generator version's waveform and of the MPD's
-and MSD's logits and feature maps (the README records them). tests/test_jik876.py checks the
+and MSD's logits and feature maps (docs/import.md records them). tests/test_jik876.py checks the
 same at reduced widths on every CI run.
 """
 

@@ -1,4 +1,4 @@
-"""Scripted listeners through a real listening-test server: the README's example table.
+"""Scripted listeners through a real listening-test server: the example table of docs/listening.md.
 
     python tools/listen_scripted.py --samples runs/listen/shipped --out runs/listen/scripted
 

@@ -2,12 +2,12 @@
 
     python tools/model_card.py --model data/tacotron2_espeak --workdir runs/tacotron2_shipped \
         --eval runs/eval/shipped_test/eval.json --eval runs/eval/shipped_sentences/eval.json \
-        --floor runs/eval/griffin_lim/eval.json [--readme README.md]
+        --floor runs/eval/griffin_lim/eval.json [--readme docs/tacotron2.md]
 
 The card states the file and its sha256, the recipe (corpus command and seed, config, steps,
 training time and machine), and the held-out scores of each ``--eval`` (``tts-jax evaluate
 --workdir MODEL``) next to the Griffin-Lim copy-synthesis floor. With ``--readme`` the scores
-table also replaces the README's ``report:shipped`` block.
+table also replaces the ``report:shipped`` block of that page (docs/tacotron2.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Turn evaluation and benchmark JSON into the README's tables (numbers produced, not typed).
+"""Turn evaluation and benchmark JSON into the docs' tables (numbers produced, not typed).
 
-    python tools/report.py eval runs/eval/*/eval.json [--readme README.md --section NAME]
-    python tools/report.py bench runs/bench/results.jsonl [--readme README.md --section NAME]
-    python tools/report.py configs [--readme README.md --section configs]
+    python tools/report.py eval runs/eval/*/eval.json [--readme docs/PAGE.md --section NAME]
+    python tools/report.py bench runs/bench/results.jsonl [--readme docs/PAGE.md --section NAME]
+    python tools/report.py configs [--readme docs/training.md --section configs]
 
-With --readme, the table replaces what stands between ``<!-- BEGIN report:NAME -->`` and
-``<!-- END report:NAME -->`` in the README; otherwise it is printed.
+With --readme (or its other name --page), the table replaces what stands between
+``<!-- BEGIN report:NAME -->`` and ``<!-- END report:NAME -->`` in that page: the README or a
+page of docs/ (which page holds which block: ``grep -rn 'BEGIN report:' README.md docs``);
+otherwise it is printed.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def _variant(r: dict) -> str:
 
 
 def update_readme(readme: Path, section: str, table: str) -> None:
+    """Replaces the ``report:SECTION`` block of the markdown page ``readme`` with ``table``."""
     text = readme.read_text()
     begin, end = f"<!-- BEGIN report:{section} -->", f"<!-- END report:{section} -->"
     if begin not in text or end not in text:
@@ -90,14 +93,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("kind", choices=["eval", "bench", "configs"])
     p.add_argument("paths", nargs="*")
-    p.add_argument("--readme")
+    p.add_argument("--readme", "--page", dest="readme", help="the page whose block to rewrite")
     p.add_argument("--section")
     args = p.parse_args()
     tables = {"eval": eval_table, "bench": bench_table, "configs": lambda _: configs_table()}
     table = tables[args.kind](args.paths)
     if args.readme:
         if not args.section:
-            sys.exit("--readme needs --section")
+            sys.exit("--readme/--page needs --section")
         update_readme(Path(args.readme), args.section, table)
     else:
         print(table)

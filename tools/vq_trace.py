@@ -6,7 +6,7 @@ For every checkpoint kept in the workdir: live codes (EMA cluster size above 1e-
 mean), their mean norm, the largest cluster's share of the mass, the largest norm of an
 unused code; and, on the split's first utterances (concatenated), the encoder's mean output
 norm, the perplexity of the nearest-code histogram and the share of the most used code.
-This is how the EMA-codebook collapse in the README was located (train with
+This is how the EMA-codebook collapse in docs/vqvae.md was located (train with
 ``--config.train.checkpoint_every=5 --config.train.keep_checkpoints=40`` around it).
 Single-level VQ-VAE with the EMA codebook only.
 """

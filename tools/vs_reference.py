@@ -17,11 +17,11 @@ Setup (neither is a dependency of tts-jax):
     git clone https://github.com/ksw0306/ClariNet /tmp/ref/clarinet
 
 Run (nothing else running on the machine), then paste the table it prints or let it write
-the README section:
+the section of docs/performance.md:
 
     .venv/bin/python tools/vs_reference.py --torch /tmp/torchenv/bin/python \\
         --nvidia /tmp/ref/nvidia_tacotron2 --jik876 /tmp/ref/hifigan \\
-        --out runs/bench/vs_reference.jsonl --readme README.md
+        --out runs/bench/vs_reference.jsonl --readme docs/performance.md
 
 Cases (:data:`CASES`, each a :class:`Case`: its shapes, our side, the reference's):
 ``tacotron2-train`` (paper size, batch 8 x 95 symbols x 400 frames: forward, loss,
@@ -680,7 +680,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small shapes: checks the plumbing")
     p.add_argument("--out", type=Path, help="append the JSON lines here")
-    p.add_argument("--readme", type=Path, help="write the table into this README's section")
+    p.add_argument("--readme", type=Path, help="rewrite its table here (docs/performance.md)")
     p.add_argument("--render", type=Path, help="tabulate this --out file instead of measuring")
     p.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     args = p.parse_args()

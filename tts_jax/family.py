@@ -36,6 +36,9 @@ class EvalRequest:
     vocoder_name: str = "griffin-lim"
     sentences: tuple[str, ...] | None = None  # text-to-speech: these instead of the split's
     step: int | None = None  # a checkpoint other than the newest
+    # A family that makes its own waveform (text_to_wave) scores it rather than the vocoded
+    # mel: ``evaluate`` without ``--vocoder``.
+    own_waveform: bool = False
 
 
 @dataclasses.dataclass

@@ -23,8 +23,9 @@ from tts_jax.errors import UserError
 from tts_jax.vocoders import load_vocoder
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SHIPPED = {"tacotron2-espeak": "tacotron2_espeak"}
+SHIPPED = {"tacotron2-espeak": "tacotron2_espeak", "asr-espeak": "asr_espeak"}
 DEFAULT = "tacotron2-espeak"
+RECOGNIZER = "asr-espeak"  # the judge of intelligibility: data/asr_espeak/MODEL_CARD.md
 
 # espeak speaks about 12-16 symbols (characters or IPA) a second at the corpus rate; a clip
 # shorter than one second per this many symbols is a truncated decode, not fast speech.
@@ -43,7 +44,7 @@ def model_path(name_or_dir: str | Path = DEFAULT) -> Path:
                 "repository's data/ folder; install tts-jax from a clone (pip install -e .)"
             )
         return path
-    path = Path(name_or_dir)
+    path = Path(name_or_dir) if isinstance(name_or_dir, str) else name_or_dir  # epath stays
     if not path.is_dir():
         raise UserError(
             f"{name_or_dir!r} is neither a shipped model ({', '.join(SHIPPED)}) nor a directory"
@@ -117,3 +118,10 @@ def load(name_or_dir: str | Path = DEFAULT, vocoder: str | None = None) -> TTS:
     path = model_path(name_or_dir)
     load_synthesizer = workdir.family_entry(path, "synthesizer", f"pretrained.load({path})")
     return TTS(load_synthesizer(path), vocoder)
+
+
+def load_recognizer(name_or_dir=RECOGNIZER):
+    """The shipped speech recognizer by name (default), or a recognizer family's workdir or
+    exported model: ``.transcribe(wavs)`` -> normalised transcripts."""
+    path = model_path(name_or_dir)
+    return workdir.family_entry(path, "recognizer", f"recognizer {name_or_dir}")(path)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tts_jax import audio, vocoders, workdir
+from tts_jax import audio, pretrained, vocoders, workdir
 from tts_jax.cli.common import LOCAL, RUN, data_path, listing, positive_int, write_rows
+from tts_jax.cli.speech import recognizer_arg
 from tts_jax.data.ljspeech import open_corpus
 from tts_jax.data.sentences import read_sentences
 from tts_jax.errors import UserError
@@ -49,10 +50,17 @@ def add_evaluate(e) -> None:
     )
     e.add_argument(
         "--recognizer",
-        type=RUN,
-        help="a speech recognizer's workdir (experiments/asr.py; families: "
-        f"{listing(families_with('recognizer'))}): adds CER and WER of the synthesized speech "
-        "against its text, no reference audio needed",
+        type=recognizer_arg,
+        default=None,
+        help="the speech recognizer that adds CER and WER of the synthesized speech against "
+        f"its text, no reference audio needed: the shipped {pretrained.RECOGNIZER} (default "
+        "wherever there is text), a recognizer's workdir (experiments/asr.py; families: "
+        f"{listing(families_with('recognizer'))}), or none",
+    )
+    e.add_argument(
+        "--dnsmos",
+        action="store_true",
+        help="add DNSMOS P.835 and P.808 of the produced audio (needs the dnsmos extra)",
     )
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=positive_int, default=50)
@@ -62,15 +70,18 @@ def add_evaluate(e) -> None:
     e.set_defaults(out_kind="dir", func=cmd_evaluate)
 
 
-def _recognizer(path, texts: dict | None):
-    """``--recognizer``: the loaded recognizer role of the model at ``path``; refused when the
-    audio to score has no text to compare with."""
+def _recognizer(name, texts: dict | None):
+    """``--recognizer``: the loaded recognizer (the shipped one unless named), or None with
+    ``none`` or when the audio has no text to compare with (folders of wavs); naming one for
+    such audio is refused."""
+    if name == "none" or (name is None and not texts):
+        return None
     if not texts:
         raise UserError(
             "--recognizer scores synthesized speech against the text it speaks: give --workdir "
             "(a text-to-speech model) or --data (a corpus split), not folders of wavs"
         )
-    return workdir.family_entry(path, "recognizer", f"--recognizer {path}")(path)
+    return pretrained.load_recognizer(name or pretrained.RECOGNIZER)
 
 
 def cmd_evaluate(args) -> int:
@@ -86,6 +97,7 @@ def cmd_evaluate(args) -> int:
             vocoder=load_vocoder(name, mel_cfg),
             vocoder_name=name,
             sentences=tuple(read_sentences(args.sentences)) if args.sentences else None,
+            own_waveform=args.vocoder is None,
         )
         ev = evaluate(args.workdir, request)
         texts = ev.texts
@@ -129,18 +141,26 @@ def cmd_evaluate(args) -> int:
         raise UserError(
             "give --workdir, --reference-dir with --synthesized-dir, or --data with --reference"
         )
-    recognizer = _recognizer(args.recognizer, texts) if args.recognizer else None
+    recognizer = _recognizer(args.recognizer, texts)
     if recognizer is not None:
-        meta["recognizer"] = str(args.recognizer)
+        meta["recognizer"] = str(args.recognizer or pretrained.RECOGNIZER)
     result = evaluate_pairs(
-        pairs, sr, args.out, title, meta, args.save_audio, texts=texts, recognizer=recognizer
+        pairs,
+        sr,
+        args.out,
+        title,
+        meta,
+        args.save_audio,
+        texts=texts,
+        recognizer=recognizer,
+        dnsmos=args.dnsmos,
     )
     print((args.out / "eval.md").read_text())
     if recognizer is not None:
         i = result["intelligibility"]
         print(
             f"evaluate: CER {i['cer']:.3f}, WER {i['wer']:.3f} over {i['utterances']} "
-            f"utterances (recognizer {args.recognizer}, step {i['recognizer_step']})"
+            f"utterances (recognizer {meta['recognizer']}, step {i['recognizer_step']})"
         )
     print(
         f"evaluate: {result['utterances']} utterances ({result['failed']} failed) in "

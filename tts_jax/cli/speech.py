@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_jax import audio, vocoders, workdir
+from tts_jax import audio, pretrained, vocoders, workdir
 from tts_jax.cli.common import LOCAL, RUN, listing, positive_int, write_rows
 from tts_jax.errors import UserError
 from tts_jax.family import EvalRequest, families_with, get_family
@@ -133,23 +133,28 @@ def cmd_vocode(args) -> int:
     return 0
 
 
+def recognizer_arg(text: str):
+    """``--recognizer``: a shipped recognizer's name, ``none``, or a recognizer's run."""
+    return text if text in ("none", *pretrained.SHIPPED) else RUN(text)
+
+
 def add_transcribe(tr) -> None:
     tr.add_argument(
         "files", nargs="+", type=LOCAL, metavar="FILE", help="audio files (any rate; resampled)"
     )
     tr.add_argument(
         "--workdir",
-        required=True,
-        type=RUN,
-        help=f"a recognizer's training workdir ({listing(families_with('recognizer'))})",
+        type=recognizer_arg,
+        default=pretrained.RECOGNIZER,
+        help="a recognizer's workdir or exported model "
+        f"({listing(families_with('recognizer'))}; default: the shipped {pretrained.RECOGNIZER})",
     )
     tr.set_defaults(func=cmd_transcribe)
 
 
 def cmd_transcribe(args) -> int:
-    """Each file's transcript, one ``FILE<TAB>TEXT`` line per file, by a recognizer run."""
-    what = f"transcribe --workdir {args.workdir}"
-    recognizer = workdir.family_entry(args.workdir, "recognizer", what)(args.workdir)
+    """Each file's transcript, one ``FILE<TAB>TEXT`` line per file, by a recognizer."""
+    recognizer = pretrained.load_recognizer(args.workdir)
     # Every file is read (and resampled) before any is transcribed: a bad one stops the
     # command before it prints anything.
     wavs = [audio.load_wav(f, recognizer.sample_rate) for f in args.files]

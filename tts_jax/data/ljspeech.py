@@ -8,7 +8,7 @@ written as array_record and read back with ``tfds.data_source``.
 ``open_corpus(path)`` returns a :class:`Corpus` whose splits give random access to examples
 plus an in-memory index (ids, normalised texts, frame counts) used for batching. ``path`` is
 either a corpus folder (prepared on first use) or ``tfds:ljspeech`` for TFDS's own ``ljspeech``
-dataset, built beforehand with ``tfds build ljspeech`` (see README, "Real LJSpeech").
+dataset, built beforehand with ``tfds build ljspeech`` (see docs/data.md, "Real LJSpeech").
 """
 
 from __future__ import annotations

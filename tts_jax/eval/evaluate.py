@@ -17,6 +17,7 @@ import numpy as np
 
 from tts_jax import audio
 from tts_jax.errors import UserError
+from tts_jax.eval import dnsmos as dnsmos_lib
 from tts_jax.eval.intelligibility import cer, wer
 from tts_jax.eval.metrics import MetricError, all_metrics, summarize
 
@@ -80,6 +81,7 @@ def evaluate_pairs(
     save_audio: int = 0,
     texts: dict[str, str] | None = None,
     recognizer=None,
+    dnsmos: bool = False,
 ) -> dict:
     """Scores every pair, writes eval.json / eval.md under ``out_dir``, returns the summary.
 
@@ -87,7 +89,11 @@ def evaluate_pairs(
     ``.sample_rate``, ``.min_samples``) and ``texts`` (pair id -> the text spoken), each
     produced waveform is also transcribed and scored against its text: per-utterance
     ``transcript``, ``cer`` and ``wer`` in the rows, the corpus rates in ``intelligibility``
-    (:mod:`tts_jax.eval.intelligibility`). No reference audio is needed for these."""
+    (:mod:`tts_jax.eval.intelligibility`). With ``dnsmos``, each produced waveform also gets
+    its DNSMOS P.835 and P.808 scores (:mod:`tts_jax.eval.dnsmos`), summarised like the
+    reference-based metrics. No reference audio is needed for either."""
+    if dnsmos:
+        dnsmos_lib.check_available()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, produced, start = [], {}, time.time()
@@ -97,12 +103,19 @@ def evaluate_pairs(
             row.update(all_metrics(ref, syn, sample_rate))
         except MetricError as e:
             row["error"] = str(e)
+        if dnsmos:
+            try:
+                row.update(dnsmos_lib.dnsmos(syn, sample_rate))
+            except UserError as e:
+                row["dnsmos_error"] = str(e)
         rows.append(row)
         if recognizer is not None and texts and utt in texts:
             produced[utt] = syn
         if k < save_audio:
             audio.save_wav(out_dir / "audio" / f"{utt}.wav", syn, sample_rate)
     summary = {m: summarize([r[m] for r in rows if m in r]) for m in METRICS}
+    if dnsmos:
+        summary.update({m: summarize([r[m] for r in rows if m in r]) for m in dnsmos_lib.SCORES})
     result = {
         "title": title,
         "utterances": len(rows),
@@ -147,17 +160,20 @@ def _intelligibility(rows, produced, texts, recognizer, sample_rate) -> dict:
 
 
 def markdown_table(results: list[dict]) -> str:
-    """One row per evaluation: mean ± 95% interval of each metric, and the corpus CER and WER
-    of a recognizer's transcripts where there are some."""
+    """One row per evaluation: mean ± 95% interval of each metric (DNSMOS's too where it was
+    run), and the corpus CER and WER of a recognizer's transcripts where there are some."""
     judged = any("intelligibility" in r for r in results)
+    columns = dict(METRICS)
+    if any(m in r["summary"] for r in results for m in dnsmos_lib.SCORES):
+        columns.update({m: heading for m, (_, heading) in dnsmos_lib.SCORES.items()})
     extra = " CER ↓ | WER ↓ |" if judged else ""
-    head = "| system | n | " + " | ".join(METRICS.values()) + " |" + extra
-    rule = "|---|---|" + "---|" * (len(METRICS) + 2 * judged)
+    head = "| system | n | " + " | ".join(columns.values()) + " |" + extra
+    rule = "|---|---|" + "---|" * (len(columns) + 2 * judged)
     lines = [head, rule]
     for r in results:
         cells = []
-        for m in METRICS:
-            s = r["summary"][m]
+        for m in columns:
+            s = r["summary"].get(m, {"n": 0})
             cells.append("–" if s["n"] == 0 else f"{s['mean']:.3f} ± {s['ci95']:.3f}")
         if judged:
             i = r.get("intelligibility")

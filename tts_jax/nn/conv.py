@@ -134,7 +134,7 @@ def conv1d(
     concatenated, and a strided one over few channels by space-to-depth: the same arithmetic,
     but XLA's CPU backend differentiates ``feature_group_count`` convolutions 3-5x slower than
     the split form, and strided ones through zero-stuffed (input-dilated) convolutions
-    (measured on the HiFi-GAN discriminators' layers: README, "HiFi-GAN speed"). ``"xla"``
+    (measured on the HiFi-GAN discriminators' layers: docs/hifigan.md, "Speed"). ``"xla"``
     hands everything to ``lax.conv_general_dilated``. An input at most twice the kernel's
     extent (the last layers of HiFi-GAN's period discriminators on short segments) takes the
     taps form, one matmul per kernel tap: XLA's CPU convolution falls off its fast path there

@@ -6,7 +6,8 @@ of intelligibility. ``model``: the modules, SpecAugment, the CTC loss and greedy
 
 from tts_jax.family import assemble
 from tts_jax.models.asr import train
-from tts_jax.models.asr.inference import Recognizer
+from tts_jax.models.asr.decoding import BeamSearch, LexiconBeamDecoder
+from tts_jax.models.asr.inference import Recognizer, export
 from tts_jax.models.asr.model import (
     ConformerBlock,
     ConformerCTC,
@@ -22,4 +23,4 @@ from tts_jax.models.asr.model import (
     subsampled_lengths,
 )
 
-FAMILY = assemble("asr", train, recognizer=Recognizer.from_workdir)
+FAMILY = assemble("asr", train, recognizer=Recognizer.from_workdir, export=export)

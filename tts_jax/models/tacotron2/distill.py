@@ -1,4 +1,4 @@
-"""Sequence-level knowledge distillation of Tacotron 2 (Kim & Rush 2016; seed 004): a
+"""Sequence-level knowledge distillation of Tacotron 2 (Kim & Rush 2016): a
 smaller student trained on what a trained teacher says, compared with the same student
 trained on the recordings.
 

@@ -183,18 +183,22 @@ def heldout_synthesis(
     vocoder: Callable[[np.ndarray], np.ndarray] | None = None,
     sentences: list[str] | None = None,
     step: int | None = None,
+    synthesizer=None,
+    own_waveform: bool = False,
 ):
     """Synthesises held-out text with the trained model at ``path`` (a workdir or an exported
     model) and ``vocoder`` (mel -> wav; Griffin-Lim when None): a corpus split's sentences
     against their recordings, or ``sentences`` against espeak speaking them as the corpus
-    builder does (same voice, rate and trimming).
+    builder does (same voice, rate and trimming). ``synthesizer``: another family's
+    synthesizer role built on Tacotron 2 (text_to_wave's) instead of this one; with
+    ``own_waveform`` its ``"audio"`` is scored instead of the vocoded mel.
 
     Returns ``(pairs, diagnostics, synthesizer, texts)``: ``(id, espeak audio, synthesized
     audio)`` triples for :func:`tts_jax.eval.evaluate.evaluate_pairs`, per sentence the
     attention diagnostics of the free-running alignment with ``stopped_by_token``, and each
     id's text.
     """
-    synth = Synthesizer.from_workdir(path, step=step)
+    synth = synthesizer or Synthesizer.from_workdir(path, step=step)
     config = synth.config
     mel_cfg = audio.MelConfig.from_config(config.data)
     if sentences is None:
@@ -211,7 +215,7 @@ def heldout_synthesis(
     results = synth(texts)
     pairs, diagnostics = [], []
     for utt, ref, res in zip(ids, references, results, strict=True):
-        wav = vocode(res["mel"])
+        wav = np.asarray(res["audio"]) if own_waveform else vocode(res["mel"])
         pairs.append((utt, ref, wav))
         diagnostics.append(
             dict(

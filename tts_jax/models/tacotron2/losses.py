@@ -1,5 +1,5 @@
 """Tacotron 2's losses: masked mel MSEs, the weighted stop-token loss and L2 regularisation
-(Rayhane-mamah/Tacotron-2, seed 000), Tacotron 1's linear-spectrogram L1, and Tachibana et
+(as Rayhane-mamah/Tacotron-2 has them), Tacotron 1's linear-spectrogram L1, and Tachibana et
 al. 2017's guided attention, an optional prior towards a diagonal alignment."""
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ def weighted_stop_loss(logits, targets, mask, pos_weight: float = 1.0):
 
 
 def l2_regularization(params, weight: float):
-    """``weight * sum(w^2) / 2`` over every parameter except biases (tf.nn.l2_loss, as the
-    seed). Included: embedding, LSTM and dense kernels, and batch-norm scales (the seed's
-    TF variant also regularises BN gammas: only names containing 'bias' are excluded)."""
+    """``weight * sum(w^2) / 2`` over every parameter except biases (tf.nn.l2_loss, as
+    Rayhane-mamah/Tacotron-2). Included: embedding, LSTM and dense kernels, and batch-norm
+    scales (its TF code also regularises BN gammas: only names containing 'bias' are excluded)."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
     total = sum(
         jnp.sum(jnp.square(x))
@@ -89,7 +89,7 @@ def losses(
     """Total loss and its terms; ``cfg`` the model's settings, ``step`` the
     optimiser step (for the guided-attention decay).
 
-    Mel MSEs are masked to real frames. The stop loss is masked to real frames too (REFERENCE), or,
+    Mel MSEs are masked to real frames. The stop loss is masked to real frames too (docs/REFERENCE.md), or,
     with ``stop_loss_on_padding``, also covers each batch's padded frames (target 1), as
     Rayhane-mamah's default ``mask_decoder=False`` and NVIDIA's code do: many more positive
     examples, which teaches small models to stop sooner.

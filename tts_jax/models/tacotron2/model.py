@@ -1,6 +1,6 @@
 """Tacotron 2 (Shen et al. 2018, arXiv 1712.05884): characters -> mel spectrogram.
 
-Blocks follow the paper and Rayhane-mamah/Tacotron-2 (seed 000):
+Blocks follow the paper and Rayhane-mamah/Tacotron-2 (docs/REFERENCE.md):
 
     ids [B, N] -> Embedding -> EncoderConvolutions (3 x conv5 + BN + ReLU + dropout)
                -> EncoderBiLSTM (zoneout, length-aware)              -> memory [B, N, 2U]
@@ -53,7 +53,7 @@ class Tacotron2Config(ModelConfig):
     """``config.model`` of a Tacotron 2 run: the paper's values (Shen et al. 2018), the one
     place they are written; experiments/tacotron2.py changes what its variants need."""
 
-    # "rayhane": the decoder of Rayhane-mamah/Tacotron-2 (seed 000), both LSTMs before the
+    # "rayhane": the decoder of Rayhane-mamah/Tacotron-2, both LSTMs before the
     # attention. "nvidia": NVIDIA/tacotron2's (module docstring), for its checkpoints.
     architecture: str = "rayhane"
     reduction: int = 1  # r: frames per decoder step

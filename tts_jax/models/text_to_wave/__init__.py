@@ -10,7 +10,7 @@ plays that waveform unless a mel vocoder is asked for (``--vocoder``).
 
 from tts_jax.family import assemble
 from tts_jax.models.text_to_wave import train
-from tts_jax.models.text_to_wave.inference import Synthesizer
+from tts_jax.models.text_to_wave.inference import Synthesizer, evaluate
 from tts_jax.models.text_to_wave.model import (
     PARTS,
     BridgeNet,
@@ -26,4 +26,4 @@ from tts_jax.models.text_to_wave.model import (
     window_starts,
 )
 
-FAMILY = assemble("text_to_wave", train, synthesizer=Synthesizer.from_workdir)
+FAMILY = assemble("text_to_wave", train, synthesizer=Synthesizer.from_workdir, evaluate=evaluate)

@@ -4,11 +4,14 @@ autoregressive WaveNet sampling (the wavenet family's :func:`generate`), batched
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import jax
 import numpy as np
 
 from tts_jax import workdir
+from tts_jax.eval import attention
+from tts_jax.family import EvalRequest, Evaluation
 from tts_jax.inference import frame_bucket
 from tts_jax.models import tacotron2 as T2
 from tts_jax.models import wavenet as W
@@ -98,3 +101,31 @@ class Synthesizer:
                     }
                 )
         return results
+
+
+def evaluate(path, request: EvalRequest) -> Evaluation:
+    """``tts-jax evaluate --workdir``: held-out text synthesised to a waveform by the WaveNet
+    itself (or, with ``--vocoder``, by a vocoder from the Tacotron 2 part's mel) and scored
+    against espeak, with the free-running alignment's diagnostics (focus, the share of clips
+    ended by the stop token) and the duration ratio as the family's own statistics."""
+    synth = Synthesizer.from_workdir(path, request.step)
+    pairs, diagnostics, _, texts = T2.heldout_synthesis(
+        path,
+        request.split,
+        request.limit,
+        request.vocoder,
+        request.sentences,
+        synthesizer=synth,
+        own_waveform=request.own_waveform,
+    )
+    held_out = "given sentences" if request.sentences else f"{request.split} split"
+    stats = attention.diagnostics_summary(diagnostics)
+    stats["duration_ratio"] = stats["seconds"] / stats["reference_seconds"]
+    waveform = "own WaveNet waveform" if request.own_waveform else request.vocoder_name
+    return Evaluation(
+        title=f"{Path(str(path)).name} (step {synth.step}) + {waveform}, {held_out}",
+        step=synth.step,
+        pairs=pairs,
+        stats={"attention": stats},
+        texts=texts,
+    )
