@@ -89,10 +89,10 @@ def losses(
     """Total loss and its terms; ``cfg`` the model's settings, ``step`` the
     optimiser step (for the guided-attention decay).
 
-    Mel MSEs are masked to real frames. The stop loss is masked to real frames too (docs/REFERENCE.md), or,
-    with ``stop_loss_on_padding``, also covers each batch's padded frames (target 1), as
-    Rayhane-mamah's default ``mask_decoder=False`` and NVIDIA's code do: many more positive
-    examples, which teaches small models to stop sooner.
+    Mel MSEs are masked to real frames. The stop loss is masked to real frames too
+    (docs/REFERENCE.md), or, with ``stop_loss_on_padding``, also covers each batch's padded
+    frames (target 1), as Rayhane-mamah's default ``mask_decoder=False`` and NVIDIA's code do:
+    many more positive examples, which teaches small models to stop sooner.
     """
     valid = batch["valid"].astype(jnp.float32)[:, None]
     mask = batch["mel_mask"] * valid
