@@ -143,8 +143,9 @@ def test_sweep_command_runs_the_runner_a_sweep_file_names(tmp_path, capsys):
 
     sweep_file = tmp_path / "stub_sweep.py"
     sweep_file.write_text(
-        "def run(sweep, spec, workdir, overrides):\n"
-        "    (workdir / 'report.md').write_text(f'{sweep[\"word\"]} {spec} {overrides}')\n"
+        "def run(sweep, spec, workdir, overrides, sequential):\n"
+        "    (workdir / 'report.md').write_text(f'{sweep[\"word\"]} {spec} {overrides} "
+        "{sequential}')\n"
         "    return {'rows': [1, 2]}\n\n\n"
         "def get_sweep(variant='a'):\n"
         "    return {'runner': run, 'word': variant}\n"
@@ -152,7 +153,9 @@ def test_sweep_command_runs_the_runner_a_sweep_file_names(tmp_path, capsys):
     args = ["sweep", f"{sweep_file}:b", "--workdir", str(tmp_path / "w")]
     assert main([*args, "--set", "teacher.x=1"]) == 0
     out = capsys.readouterr().out
-    assert f"b {sweep_file}:b ['teacher.x=1']" in out and "sweep: 2 runs" in out
+    assert f"b {sweep_file}:b ['teacher.x=1'] False" in out and "sweep: 2 runs" in out
+    assert main([*args, "--sequential"]) == 0  # passed to the runner
+    assert f"b {sweep_file}:b [] True" in capsys.readouterr().out
 
 
 def test_a_run_stopped_early_is_not_recorded_as_done(tmp_path, monkeypatch):

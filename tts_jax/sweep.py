@@ -1,16 +1,19 @@
 """What the experiment sweeps share (``tts-jax sweep FILE.py[:VARIANT] --workdir W``).
 
 A sweep file defines ``get_sweep(variant)`` returning a dict; its ``"runner"`` (a function
-``(sweep, spec, workdir, overrides) -> {"rows": [...]}``) trains every run in
+``(sweep, spec, workdir, overrides, sequential) -> {"rows": [...]}``) trains every run in
 ``W/runs/NAME``, each resumable and skipped once its ``done.json`` exists, scores it and
 writes ``W/report.md``. The pieces here are the ones every runner needs: loading the file,
-``--set PREFIX.a.b=v`` overrides, the held-out windows runs are scored on, a run's training
-summary from its ``metrics.jsonl``, ``results.csv`` and the validation curves.
+``--set PREFIX.a.b=v`` overrides, training the runs (:func:`train_runs`: stacked, one program
+per group of runs that build the same shapes, or one after another), the held-out windows
+runs are scored on, a run's training summary from its ``metrics.jsonl``, ``results.csv`` and
+the validation curves.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import io
 import json
@@ -18,15 +21,20 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jax
 import numpy as np
+from ml_collections import ConfigDict
 
 from tts_jax.config import resolve_config_path
 from tts_jax.data.inputs import corpus_from_config
 from tts_jax.errors import UserError
+from tts_jax.family import get_family
 from tts_jax.paths import run_path, write_whole
 from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
 from tts_jax.train.loop import train_and_evaluate
+from tts_jax.train.stacked import FAILED, common_step, stack_key, train_stack
 from tts_jax.train.summary import read_metrics
+from tts_jax.workdir import checkpoint_manager, config_diff
 
 
 def load_sweep(spec: str) -> dict:
@@ -42,16 +50,153 @@ def load_sweep(spec: str) -> dict:
     return module.get_sweep(variant) if variant else module.get_sweep()
 
 
-def run_sweep(spec: str, workdir, overrides=()) -> dict:
+def run_sweep(spec: str, workdir, overrides=(), sequential: bool = False) -> dict:
     """``tts-jax sweep``: runs (or resumes) the sweep ``spec`` in ``workdir`` with the runner
-    its file names; returns the runner's ``{"rows": [...]}``."""
+    its file names, its runs stacked (:func:`train_runs`) unless ``sequential``; returns the
+    runner's ``{"rows": [...]}``."""
     sweep = load_sweep(spec)
     runner = sweep.get("runner")
     if runner is None:
         raise UserError(f"{spec}: get_sweep names no runner (its dict's 'runner')")
     workdir = run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    return runner(sweep, spec, workdir, list(overrides))
+    return runner(sweep, spec, workdir, list(overrides), sequential)
+
+
+# ------------------------------------------------------------------------- training the runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run of a sweep: its name, config and workdir (``W/runs/NAME``)."""
+
+    name: str
+    config: ConfigDict
+    workdir: Path
+
+
+LAYOUT = "layout.json"  # W/layout.json: how the sweep's runs were trained, for the report
+
+
+def stack_groups(runs: list[Run]) -> list[list[Run]]:
+    """``runs`` grouped into stacks, in the order of their first run: runs whose configs
+    differ only in what a stack of their family may hold (the seed, the learning rate where
+    the family injects it, its loss weights: :func:`tts_jax.train.stacked.stack_fields`)
+    share a group; any other difference (a size, the data, the family) starts another."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        family = get_family(run.config.model.family)
+        groups.setdefault(stack_key(run.config, family), []).append(run)
+    return list(groups.values())
+
+
+def checkpoint_steps(workdir: Path) -> list[int]:
+    """The complete checkpoints' steps in ``workdir`` (none when it has no checkpoints)."""
+    if not (workdir / "checkpoints").is_dir():
+        return []
+    mgr = checkpoint_manager(workdir, 1)
+    try:
+        return sorted(mgr.all_steps())
+    finally:
+        mgr.close()
+
+
+def finished(config, workdir: Path) -> bool:
+    """Whether ``workdir`` holds ``config`` trained to ``train.num_steps``: its saved config
+    is ``config`` and its newest checkpoint is of the last step (training it again would
+    restore that and stop)."""
+    path = workdir / "config.json"
+    if not path.is_file():
+        return False
+    saved = json.loads(path.read_text())
+    if any(config_diff(saved, json.loads(config.to_json_best_effort()))):
+        return False
+    steps = checkpoint_steps(workdir)
+    return bool(steps) and steps[-1] == config.train.num_steps
+
+
+def train_runs(runs: list[Run], workdir: Path, sequential: bool = False) -> list[str]:
+    """Trains (or resumes) every run of ``runs`` not yet done (``done.json``), finished or
+    failed (``failed.json``), and returns the lines that say how (also kept in
+    ``workdir/layout.json``, so that a later call that trains nothing reports them again).
+
+    Stacked (the default): each group of :func:`stack_groups` with two or more runs trains as
+    one program (:func:`tts_jax.train.stacked.train_stack`), the groups one after another; a
+    group of one trains alone (:func:`tts_jax.train.loop.train_and_evaluate`). A run that has
+    checkpoints its group's others do not share (begun alone, e.g. by ``--sequential``)
+    resumes alone, and the rest of its group stacks. ``sequential``: nothing is trained here,
+    each run trains alone, data-parallel over every device, when its runner scores it (today's
+    way, :func:`train_to_end`)."""
+    devices = f"{jax.device_count()} device{'s' * (jax.device_count() != 1)}"
+    todo = [
+        r
+        for r in runs
+        if not (r.workdir / "done.json").is_file()
+        and not (r.workdir / FAILED).is_file()
+        and not finished(r.config, r.workdir)
+    ]
+    if sequential:
+        lines = [f"{len(runs)} runs one after another, each data-parallel over {devices}"]
+    elif not todo:
+        return _saved_layout(workdir)
+    else:
+        lines = []
+        groups = stack_groups(todo)
+        for group in groups:
+            steps = [checkpoint_steps(r.workdir) for r in group]
+            if any(steps) and common_step(steps) is None:
+                alone = [r for r, s in zip(group, steps, strict=True) if s]
+                group = [r for r, s in zip(group, steps, strict=True) if not s]
+                for r in alone:
+                    train_to_end(r.config, r.workdir)
+                    lines.append(f"{r.name}: resumed alone on {devices} (begun outside a stack)")
+            if len(group) == 1:
+                train_to_end(group[0].config, group[0].workdir)
+                lines.append(f"{group[0].name}: 1 run alone on {devices}")
+            elif group:
+                report = train_stack([r.config for r in group], [r.workdir for r in group])
+                names = ", ".join(r.name for r in group)
+                lines.append(f"{names}: {report['layout']}")
+                stopped = [r for r in report["runs"] if not r["failed"]]
+                _check_reached(stopped, group[0].config.train.num_steps)
+        if len(groups) > 1:
+            lines.insert(0, f"{len(todo)} runs in {len(groups)} groups, one group after another")
+    write_whole(workdir / LAYOUT, json.dumps(lines, indent=1))
+    return lines
+
+
+def _saved_layout(workdir: Path) -> list[str]:
+    path = workdir / LAYOUT
+    return json.loads(path.read_text()) if path.is_file() else ["every run was already trained"]
+
+
+def _check_reached(rows: list[dict], num_steps: int) -> None:
+    short = [r for r in rows if r["step"] < num_steps]
+    if short:
+        raise UserError(
+            f"{short[0]['workdir']} stopped at step {short[0]['step']} of {num_steps}; run the "
+            "sweep again to resume its stack"
+        )
+
+
+def failed_row(run_dir: Path, row: dict) -> dict | None:
+    """``row`` (what names the run: variant, seed) with ``failed`` and its ``reason`` when the
+    run in ``run_dir`` failed inside a stack (``failed.json``), else None."""
+    path = run_dir / FAILED
+    if not path.is_file():
+        return None
+    failure = json.loads(path.read_text())
+    return dict(row, failed=True, reason=failure["reason"], failed_at=failure["step"])
+
+
+def layout_lines(lines: list[str], rows: list[dict]) -> list[str]:
+    """The report's paragraph on how the runs were trained, and on each failed run."""
+    out = ["**How the runs were trained.** " + "; ".join(lines) + "."]
+    for r in rows:
+        if r.get("failed"):
+            who = r.get("variant", "?") + (f" (seed {r['seed']})" if "seed" in r else "")
+            out.append(f"- **{who} failed** at step {r['failed_at']}: {r['reason']}")
+    return out
 
 
 def only(overrides, prefix: str) -> list[str]:
@@ -70,6 +215,14 @@ def train_to_end(config, run_dir: Path):
             "sweep again to resume it"
         )
     return state
+
+
+def ensure_trained(config, run_dir: Path) -> None:
+    """Trains ``config`` in ``run_dir`` to its end (:func:`train_to_end`) unless
+    :func:`train_runs` (or an earlier call) already has: what a runner calls before it scores
+    a run, stacked or not."""
+    if not finished(config, run_dir):
+        train_to_end(config, run_dir)
 
 
 def resumable(run_dir: Path, run: Callable[[], dict]) -> dict:

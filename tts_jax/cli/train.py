@@ -111,6 +111,12 @@ def add_sweep(sw) -> None:
         default=[],
         help="teacher.a.b=v or student.a.b=v: override a field of either config (repeatable)",
     )
+    sw.add_argument(
+        "--sequential",
+        action="store_true",
+        help="train the runs one after another, each over every device, instead of stacking "
+        "the runs that build the same shapes into one program (docs/sweeps.md)",
+    )
     sw.set_defaults(func=cmd_sweep)
 
 
@@ -119,7 +125,7 @@ def cmd_sweep(args) -> int:
         key = item.split("=", 1)[0]
         if "=" not in item or "." not in key.strip(".") or key.endswith("."):
             raise UserError(f"--set {item!r}: expected PREFIX.a.b=VALUE (e.g. student.seed=1)")
-    result = run_sweep(args.spec, args.workdir, args.set)
+    result = run_sweep(args.spec, args.workdir, args.set, args.sequential)
     print((args.workdir / "report.md").read_text())
     print(f"sweep: {len(result['rows'])} runs -> {args.workdir}/report.md")
     return 0

@@ -343,7 +343,6 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
     skipped = 0  # consecutive non-finite steps
     history = []
     t0 = started = time.time()
-    budget_s = 60.0 * tc.get("max_minutes", 0.0)
     try:
         with _StopFlag() as stop:
             while step < tc.num_steps:
@@ -378,19 +377,8 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
                         f"checkpoint: step {mgr.latest_step()}). Lower optim.learning_rate "
                         "or look for bad data, then run again to resume from it"
                     )
-                if stop.any_host():
-                    save(step)
-                    _say(is_main, f"SIGTERM: saved checkpoint at step {step}, stopping")
+                if end_of_step(step, tc, stop, started, save, evaluate, "checkpoint"):
                     break
-                if budget_s and _agree(time.time() - started > budget_s):
-                    save(step)
-                    _say(is_main, f"time budget of {tc.max_minutes} min reached at step {step}")
-                    break
-                # Save before evaluating: a failing evaluation must not cost training.
-                if step % tc.checkpoint_every == 0 or step == tc.num_steps:
-                    save(step)
-                if step % tc.eval_every == 0 or step == tc.num_steps:
-                    evaluate(step)
         if mgr.latest_step() != step:
             save(step)
     finally:
@@ -400,6 +388,29 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, family: Family):
         mgr.close()
         writer.close()
     return state
+
+
+def end_of_step(step: int, tc, stop: _StopFlag, started: float, save, evaluate, what: str) -> bool:
+    """What follows training step ``step`` (of ``tc = config.train``), in the loop and in the
+    stacked trainer alike: on SIGTERM, or once ``train.max_minutes`` of wall time have passed
+    since ``started``, ``save(step)`` and return True (stop); else save and ``evaluate(step)``
+    when they are due, saving first (a failing evaluation must not cost training). ``what``
+    names what a save writes, for the log line."""
+    is_main = jax.process_index() == 0
+    if stop.any_host():
+        save(step)
+        _say(is_main, f"SIGTERM: saved {what} at step {step}, stopping")
+        return True
+    budget_s = 60.0 * tc.get("max_minutes", 0.0)
+    if budget_s and _agree(time.time() - started > budget_s):
+        save(step)
+        _say(is_main, f"time budget of {tc.max_minutes} min reached at step {step}")
+        return True
+    if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+        save(step)
+    if step % tc.eval_every == 0 or step == tc.num_steps:
+        evaluate(step)
+    return False
 
 
 def _agree(flag: bool) -> bool:

@@ -58,7 +58,7 @@ from tts_jax.family import Family, get_family
 from tts_jax.paths import Path, move_tree, run_path, write_whole
 from tts_jax.train import mesh as mesh_lib
 from tts_jax.train.lock import WorkdirLock
-from tts_jax.train.loop import _agree, _mean_metrics, _StopFlag, check_workdir
+from tts_jax.train.loop import _mean_metrics, _StopFlag, check_workdir, end_of_step
 from tts_jax.train.optim import make_schedule
 from tts_jax.train.summary import SummaryWriter
 from tts_jax.workdir import checkpoint_manager, restore_state, save_config
@@ -92,6 +92,15 @@ def _flat(config: ConfigDict) -> dict:
                 yield f"{prefix}{k}", v
 
     return dict(walk(json.loads(config.to_json_best_effort()), ""))
+
+
+def stack_key(config: ConfigDict, family: Family) -> str:
+    """What must be equal for runs of ``family`` to share a stack: ``config`` without the
+    fields that may differ (:func:`stack_fields`), and the seed of its data order. Runs with
+    equal keys pass :func:`check_stack`."""
+    allowed = stack_fields(family)
+    kept = {k: v for k, v in _flat(config).items() if k not in allowed}
+    return json.dumps([sorted(kept.items()), data_seed(config)], default=repr)
 
 
 def check_stack(configs: list[ConfigDict], names: list[str], family: Family) -> None:
@@ -320,14 +329,14 @@ def _train(family: Family, configs: list, workdirs: list[Path]) -> tuple[str, di
 
     managers = [checkpoint_manager(w, tc.keep_checkpoints) for w in workdirs]
     try:
-        start = _resume(stack, state, managers, workdirs)
-        if start is not None:
-            state, position = start
+        start, resumed = 0, _resume(stack, state, managers, workdirs)
+        if resumed is not None:
+            state, position, start = resumed
             data.train.set_state(position)
             state = jax.device_put(state, state_sharding)
-            _say(is_main, f"stack resumed from step {int(state.step[0])} (data {position})")
+            _say(is_main, f"stack resumed from step {start} (data {position})")
         return layout, _loop(
-            stack, state, hparams, data, managers, workdirs, names, mesh, batch_sharding
+            stack, state, start, hparams, data, managers, workdirs, names, mesh, batch_sharding
         )
     finally:
         for mgr in managers:
@@ -336,8 +345,8 @@ def _train(family: Family, configs: list, workdirs: list[Path]) -> tuple[str, di
 
 
 def _resume(stack: _Stack, state, managers, workdirs):
-    """``(stacked state, data position)`` restored from the runs' newest common checkpoint,
-    or None when there is none to resume from."""
+    """``(stacked state, data position, step)`` restored from the runs' newest common
+    checkpoint, or None when there is none to resume from."""
     step = common_step([list(m.all_steps()) for m in managers])
     if step is None:
         if any(m.latest_step() is not None for m in managers):
@@ -372,25 +381,27 @@ def _resume(stack: _Stack, state, managers, workdirs):
             f"the runs' checkpoints of step {step} hold different data positions {positions}: "
             "they were not trained as one stack"
         )
-    return stack.restack(state, restored), positions[0]
+    return stack.restack(state, restored), positions[0], step
 
 
-def _loop(stack, state, hparams, data, managers, workdirs, names, mesh, batch_sharding):
+def _loop(stack, state, start, hparams, data, managers, workdirs, names, mesh, batch_sharding):
     tc = stack.config.train
     is_main = jax.process_index() == 0
     runs = len(names)
     state_sharding = NamedSharding(mesh, PartitionSpec("run"))
+    # Metrics [R] replicated: every host reads every run's (the run axis may span hosts).
+    replicated = NamedSharding(mesh, PartitionSpec())
     train_step = jax.jit(
         stack.step(),
         in_shardings=(state_sharding, batch_sharding, state_sharding),
-        out_shardings=(state_sharding, state_sharding),
+        out_shardings=(state_sharding, replicated),
         donate_argnums=0,
     )
     eval_step = stack.family.eval_step and jax.jit(
         jax.vmap(stack.family.eval_step(stack.config), in_axes=(0, None)),
         in_shardings=(state_sharding, batch_sharding),
+        out_shardings=replicated,
     )
-    start = int(state.step[0])
     for config, workdir in zip(stack.configs, workdirs, strict=True):
         save_config(config, workdir)
     writers = [SummaryWriter(w, resumed_at=start) for w in workdirs]
@@ -429,7 +440,6 @@ def _loop(stack, state, hparams, data, managers, workdirs, names, mesh, batch_sh
 
     step = window = start
     t0 = started = time.time()
-    budget_s = 60.0 * tc.get("max_minutes", 0.0)
     try:
         with _StopFlag() as stop:
             while step < tc.num_steps:
@@ -460,18 +470,8 @@ def _loop(stack, state, hparams, data, managers, workdirs, names, mesh, batch_sh
                         f"step {step}: every run of the stack had {tc.max_skipped_steps} "
                         "non-finite updates in a row; see each run's failed.json"
                     )
-                if stop.any_host():
-                    save(step)
-                    _say(is_main, f"SIGTERM: saved the stack's checkpoints at step {step}")
+                if end_of_step(step, tc, stop, started, save, evaluate, "the stack's checkpoints"):
                     break
-                if budget_s and _agree(time.time() - started > budget_s):
-                    save(step)
-                    _say(is_main, f"time budget of {tc.max_minutes} min reached at step {step}")
-                    break
-                if step % tc.checkpoint_every == 0 or step == tc.num_steps:
-                    save(step)
-                if step % tc.eval_every == 0 or step == tc.num_steps:
-                    evaluate(step)
         if any(managers[k].latest_step() != step for k in range(runs) if k not in failed):
             save(step)
     finally:

@@ -51,8 +51,12 @@ METRICS = (
 )
 
 
-def compare_objectives(sweep: dict, spec: str, workdir, overrides: list[str]) -> dict:
-    """The teacher, then every variant x seed distilled from it and scored; the report."""
+def compare_objectives(
+    sweep: dict, spec: str, workdir, overrides: list[str], sequential: bool = False
+) -> dict:
+    """The teacher, then every variant x seed distilled from it (stacked: the students share
+    their shapes, so they train as one program, unless ``sequential``) and scored; the
+    report."""
     teacher_dir = workdir / "teacher"
     teacher_cfg = load_config(sweep["teacher_config"], S.only(overrides, "teacher."))
     S.train_to_end(teacher_cfg, teacher_dir)
@@ -60,7 +64,7 @@ def compare_objectives(sweep: dict, spec: str, workdir, overrides: list[str]) ->
     if not reference.is_file():
         reference.write_text(json.dumps(_teacher_heldout(teacher_dir, teacher_cfg, sweep)))
 
-    rows = []
+    runs = []
     for name, model_overrides in sweep["variants"].items():
         for seed in sweep["seeds"]:
             cfg = load_config(sweep["student_config"], S.only(overrides, "student."))
@@ -68,15 +72,23 @@ def compare_objectives(sweep: dict, spec: str, workdir, overrides: list[str]) ->
             cfg.model.teacher_workdir = str(teacher_dir)
             for k, v in model_overrides.items():
                 cfg.model[k] = v
-            run_dir = workdir / "runs" / f"{name}-seed{seed}"
-            rows.append(S.resumable(run_dir, partial(_distil, name, cfg, run_dir, sweep)))
-    write_report(workdir, rows, spec, json.loads(reference.read_text()))
+            run_name = f"{name}-seed{seed}"
+            runs.append((name, S.Run(run_name, cfg, workdir / "runs" / run_name)))
+    layout = S.train_runs([run for _, run in runs], workdir, sequential)
+    rows = []
+    for name, run in runs:
+        score = partial(_distil, name, run.config, run.workdir, sweep)
+        failed = S.failed_row(run.workdir, {"variant": name, "seed": run.config.seed})
+        rows.append(failed or S.resumable(run.workdir, score))
+    write_report(workdir, rows, spec, json.loads(reference.read_text()), layout)
     return {"rows": rows}
 
 
 def _distil(name: str, cfg, run_dir, sweep: dict) -> dict:
+    """Trains (when :func:`tts_jax.sweep.train_runs` has not) and scores one student;
+    ``minutes`` counts what this call spent, so a stacked student's holds its scoring only."""
     t0 = time.time()
-    S.train_to_end(cfg, run_dir)
+    S.ensure_trained(cfg, run_dir)
     row = {"variant": name, "seed": cfg.seed, "minutes": (time.time() - t0) / 60}
     row.update(S.training_summary(run_dir, "kl_reverse", "kl"))
     row.update(_heldout(run_dir, cfg, sweep["heldout"]))
@@ -132,7 +144,9 @@ def _heldout(run_dir, config, limit: int) -> dict:
     }
 
 
-def write_report(workdir, rows: list[dict], spec: str, reference: dict) -> None:
+def write_report(workdir, rows: list[dict], spec: str, reference: dict, layout=()) -> None:
+    """``layout``: the lines :func:`tts_jax.sweep.train_runs` returned. Failed runs are named
+    under the table and left out of its means."""
     S.write_csv(
         workdir / "results.csv", rows, ["variant", "seed", *[k for k, _ in METRICS], "minutes"]
     )
@@ -150,7 +164,9 @@ def write_report(workdir, rows: list[dict], spec: str, reference: dict) -> None:
         "|---|---|" + "---|" * len(METRICS),
     ]
     for v in variants:
-        group = [r for r in rows if r["variant"] == v]
+        group = [r for r in rows if r["variant"] == v and not r.get("failed")]
+        if not group:
+            continue
         cells = []
         for k, _ in METRICS:
             vals = np.array([float(r.get(k, float("nan"))) for r in group])
@@ -161,6 +177,7 @@ def write_report(workdir, rows: list[dict], spec: str, reference: dict) -> None:
             else:
                 cells.append(f"{vals[0]:.3f}")
         lines.append(f"| {v} | {len(group)} | " + " | ".join(cells) + " |")
+    lines += ["", *S.layout_lines(list(layout), rows)]
     lines += ["", "![validation KL](curves.png)", "", "![log-scales](log_scales.png)", ""]
     (workdir / "report.md").write_text("\n".join(lines))
 

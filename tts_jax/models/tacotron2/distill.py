@@ -50,8 +50,13 @@ REPORTED = (
 )
 
 
-def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
-    """The runner ``get_sweep`` names: trains, scores and reports every student (above)."""
+def run_distillation(
+    sweep: dict, spec: str, workdir: Path, overrides: list[str], sequential: bool = False
+) -> dict:
+    """The runner ``get_sweep`` names: trains, scores and reports every student (above). The
+    students read different targets (``data.mel_dir``), so :func:`tts_jax.sweep.train_runs`
+    puts each in a group of its own: stacked or ``sequential``, they train one after
+    another, alone."""
     if is_remote(workdir):
         raise UserError(
             f"--workdir {workdir}: the distillation sweep writes its teacher's mels there for "
@@ -76,10 +81,13 @@ def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]
             lambda: {"variant": "teacher", "params": _params(tcfg), **scored("teacher", teacher)},
         )
     ]
+    runs = []
     for name, kind in STUDENTS.items():
         cfg = student_config(sweep, overrides, targets.get(kind))
         _check_compatible(tcfg, cfg)
-        run_dir = workdir / "runs" / name
+        runs.append(S.Run(name, cfg, workdir / "runs" / name))
+    layout = S.train_runs(runs, workdir, sequential)
+    for name, cfg, run_dir in ((r.name, r.config, r.workdir) for r in runs):
         paths.append(run_dir)
         rows.append(
             S.resumable(
@@ -91,7 +99,7 @@ def run_distillation(sweep: dict, spec: str, workdir: Path, overrides: list[str]
         row["synthesis_x_real_time"] = speed
     S.write_csv(workdir / "results.csv", rows, ["variant", "params", *(k for k, _ in REPORTED)])
     S.plot_curves(workdir / "curves.png", [r for r in rows if "curve" in r], "validation mel MSE")
-    write_report(workdir, rows, spec, sweep)
+    write_report(workdir, rows, spec, sweep, layout)
     return {"rows": rows}
 
 
@@ -131,7 +139,7 @@ def _params(cfg) -> int:
 
 
 def _train(name: str, cfg, run_dir: Path) -> dict:
-    S.train_to_end(cfg, run_dir)
+    S.ensure_trained(cfg, run_dir)
     row = {"variant": name, "targets": cfg.data.mel_dir or "recordings", "params": _params(cfg)}
     row.update(S.training_summary(run_dir, "after", "mel_after"))  # eval on the recordings
     return row
@@ -173,7 +181,8 @@ def synthesis_speed(paths: list[Path], sentences: list[str], repeats: int) -> li
     return [p / float(np.median(t)) for p, t in zip(produced, times, strict=True)]
 
 
-def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict) -> None:
+def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict, layout=()) -> None:
+    """``layout``: the lines :func:`tts_jax.sweep.train_runs` returned."""
     lines = [
         f"# Tacotron 2 distillation: `{spec}`",
         "",
@@ -195,7 +204,8 @@ def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict) -> Non
             f"| {r['variant']} | {Path(str(r.get('targets', 'recordings'))).name} | "
             f"{r['params']:,} | " + " | ".join(cells) + " |"
         )
-    lines += ["", sweep.get("budget_note", ""), "", "![validation mel loss](curves.png)", ""]
+    lines += ["", sweep.get("budget_note", ""), "", *S.layout_lines(list(layout), rows)]
+    lines += ["", "![validation mel loss](curves.png)", ""]
     (workdir / "report.md").write_text("\n".join(lines))
     (workdir / "results.json").write_text(json.dumps(rows, indent=1, default=str))
 

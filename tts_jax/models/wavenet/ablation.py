@@ -56,21 +56,37 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
-def run_ablation(sweep: dict, spec: str, workdir: Path, overrides: list[str]) -> dict:
-    """Trains (or resumes) and scores every variant, then writes the report; returns the rows."""
+def run_ablation(
+    sweep: dict, spec: str, workdir: Path, overrides: list[str], sequential: bool = False
+) -> dict:
+    """Trains (or resumes) and scores every variant, then writes the report; returns the rows.
+    The variants differ in shape (layers, cycles), so each is a group of its own under
+    :func:`tts_jax.sweep.train_runs`, trained one after another, alone; only runs that differ
+    in numbers (seeds, the learning rate) would share a stack."""
     wrong = [o for o in overrides if not o.startswith(PREFIX)]
     if wrong:
         raise UserError(
             f"--set {wrong[0]!r}: the receptive-field ablation trains WaveNets only; "
             f"override their config with {PREFIX}a.b=VALUE"
         )
-    rows = []
-    for name in sweep["variants"]:
-        cfg = variant_config(sweep, name, overrides)
-        run_dir = workdir / "runs" / name
-        rows.append(S.resumable(run_dir, partial(_train_and_score, name, cfg, run_dir, sweep)))
-    write_report(workdir, rows, spec, sweep, variant_config(sweep, rows[0]["variant"], overrides))
-    return {"rows": rows}
+    runs = [
+        S.Run(name, variant_config(sweep, name, overrides), workdir / "runs" / name)
+        for name in sweep["variants"]
+    ]
+    layout = S.train_runs(runs, workdir, sequential)
+    rows, failed = [], []
+    for run in runs:
+        row = S.failed_row(run.workdir, {"variant": run.name, "seed": run.config.seed})
+        if row is not None:
+            failed.append(row)
+            continue
+        score = partial(_train_and_score, run.name, run.config, run.workdir, sweep)
+        rows.append(S.resumable(run.workdir, score))
+    if not rows:
+        raise UserError(f"every run of the ablation failed: {failed[0]['reason']}")
+    cfg = variant_config(sweep, rows[0]["variant"], overrides)
+    write_report(workdir, rows, spec, sweep, cfg, S.layout_lines(layout, failed))
+    return {"rows": rows + failed}
 
 
 def variant_config(sweep: dict, name: str, overrides=()):
@@ -83,7 +99,7 @@ def variant_config(sweep: dict, name: str, overrides=()):
 
 
 def _train_and_score(name: str, cfg, run_dir: Path, sweep: dict) -> dict:
-    S.train_to_end(cfg, run_dir)
+    S.ensure_trained(cfg, run_dir)
     m = WaveNetConfig.from_config(cfg.model)
     paper_rf, paper_mos = sweep["paper"].get(name, (None, None))
     row = {
@@ -147,8 +163,11 @@ def _mean_ci(key: str, values) -> dict:
 # ------------------------------------------------------------------------------ the report
 
 
-def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict, cfg) -> None:
-    """``cfg``: the first variant's config (the report states what every run shares)."""
+def write_report(
+    workdir: Path, rows: list[dict], spec: str, sweep: dict, cfg, layout: list[str] = ()
+) -> None:
+    """``cfg``: the first variant's config (the report states what every run shares);
+    ``layout``: the paragraph on how the runs were trained (:func:`tts_jax.sweep.layout_lines`)."""
     base = rows[0]
     for r in rows:  # paired with the first variant (the paper's baseline) utterance by utterance
         diff = np.subtract(r["nll_per_utterance"], base["nll_per_utterance"])
@@ -162,6 +181,8 @@ def write_report(workdir: Path, rows: list[dict], spec: str, sweep: dict, cfg) -
         _table(rows, base["variant"]),
         "",
         sweep["budget_note"],
+        "",
+        *layout,
         "",
         "![validation NLL](curves.png)",
         "",
