@@ -147,10 +147,26 @@ def stack_mesh(runs: int, batch_size: int, devices=None) -> Mesh:
     return Mesh(grid, ("run", "data"))
 
 
+def batch_shard(mesh: Mesh) -> tuple[int, int]:
+    """``(index, count)``: which of ``count`` equal slices of each global batch this host
+    loads. The batch is split over the mesh's ``data`` axis only: where the run axis spans
+    the hosts (each holding whole ``data`` rows of the mesh), every host loads the whole
+    batch; where the data axis spans them, each loads its own slice of it."""
+    grid = mesh.devices  # [run, data]
+    mine = sorted(
+        {j for (_, j), d in np.ndenumerate(grid) if d.process_index == jax.process_index()}
+    )
+    per = len(mine)
+    return mine[0] // per, grid.shape[1] // per
+
+
 def describe_layout(runs: int, mesh: Mesh) -> str:
     """``"5 runs in 1 program on 1 device"`` and, on several, how the mesh splits them."""
     n = mesh.devices.size
     line = f"{runs} run{'s' * (runs != 1)} in 1 program on {n} device{'s' * (n != 1)}"
+    hosts = len({d.process_index for d in mesh.devices.flat})
+    if hosts > 1:
+        line += f" over {hosts} hosts"
     if n > 1:
         line += f" (mesh run={mesh.shape['run']} x data={mesh.shape['data']})"
     return line
@@ -315,17 +331,19 @@ def _train(family: Family, configs: list, workdirs: list[Path]) -> tuple[str, di
     state_sharding = NamedSharding(mesh, PartitionSpec("run"))
     layout = describe_layout(runs, mesh)
 
-    data = family.make_data(configs[0], jax.process_index(), jax.process_count())
+    data = family.make_data(configs[0], *batch_shard(mesh))
     for line in data.describe:
         _say(is_main, line)
     _say(is_main, f"stack: {layout}; global batch {tc.batch_size}")
 
     first = next(data.train)
     data.train.set_state({"epoch": 0, "index": 0})
-    rngs = jnp.stack([jax.random.PRNGKey(c.seed) for c in configs])
+    # Host numbers, the same on every host (an array on one host's device cannot enter a
+    # program whose state spans several hosts).
+    rngs = np.stack([np.asarray(jax.random.PRNGKey(c.seed)) for c in configs])
     init = jax.jit(stack.init, out_shardings=state_sharding)
     state = init(rngs, mesh_lib.to_global(first, batch_sharding))
-    hparams = jax.device_put(stack.hparams(), state_sharding)
+    hparams = jax.device_put(jax.tree.map(np.asarray, stack.hparams()), state_sharding)
 
     managers = [checkpoint_manager(w, tc.keep_checkpoints) for w in workdirs]
     try:
