@@ -163,6 +163,9 @@ def test_toy_sweep_runs_end_to_end_resumes_and_feeds_the_vocoders(
     report = (work / "report.md").read_text()
     for name in ("reverse", "reverse_reg+stft", "forward_reg+stft", "reverse_mc+stft"):
         assert f"| {name} |" in report
+    # The five students build the same shapes: one program (stacked by default).
+    assert "trained.** reverse-seed0, reverse+stft-seed0, reverse_reg+stft-seed0, " in report
+    assert ": 5 runs in 1 program on 1 device." in report
     assert (work / "curves.png").stat().st_size > 1000
     assert (work / "log_scales.png").stat().st_size > 1000
     csv_lines = (work / "results.csv").read_text().splitlines()

@@ -10,10 +10,14 @@ learning rate (one program) and one wider run (a group of its own).
 - two processes on localhost, 2 fake devices each, train the stack with its run axis across
   both: every run's loss curve is the one-process stack's.
 
-Tolerances (measured): a stacked run's losses against the same run alone on one device agree
-to within 3e-7 relative over 12 steps (rtol 1e-5 asserted); the two-process stack's losses equal
-the one-process stack's to the last bit on this machine (rtol 1e-6 asserted: the run axis is
-split over the devices, so each device computes whole runs and no sum crosses a host).
+Tolerances (measured on CPU): a stacked run's losses against the same run alone on one device
+agree to 6e-7 relative over the first 12 steps (rtol 1e-5 asserted), and over all 40 to 1.5e-5
+(rtol 1e-4 asserted): frame_lm's convolution bias in front of its batch norm has a gradient
+that is zero but for rounding, which Adam turns into updates of full size (see
+tests/test_stacked.py), so two summation orders drift apart slowly, fastest at the highest
+learning rate. The two-process stack's losses equal the one-process stack's (rtol 1e-6
+asserted): the run axis is split over the devices, so each device computes whole runs and no
+sum crosses a host.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_multihost import free_port
-from tts_jax.sweep import run_sweep
+from tts_jax.sweep import Run, run_sweep, stack_groups
 from tts_jax.train.summary import read_metrics
 from tts_jax.workdir import restore_raw
 
@@ -40,7 +44,15 @@ RUNS = (*STACKED, "wide")
 
 
 def _sweep_args(workdir, corpus_dir, *extra):
-    return ["sweep", SWEEP, "--workdir", str(workdir), "--set", f"run.data.path={corpus_dir}", *extra]
+    return [
+        "sweep",
+        SWEEP,
+        "--workdir",
+        str(workdir),
+        "--set",
+        f"run.data.path={corpus_dir}",
+        *extra,
+    ]
 
 
 def _losses(run_dir):
@@ -51,6 +63,34 @@ def _leaves(run_dir):
     import jax
 
     return jax.tree_util.tree_leaves_with_path(restore_raw(run_dir)["params"])
+
+
+def test_runs_are_grouped_by_what_a_stack_may_hold(tmp_path):
+    """ClariNet objectives and learning rates share a group; another student size, or seeds
+    whose data orders differ (no data.seed), start another; a sweep's groups keep its order."""
+    from tts_jax.config import load_config
+
+    spec = str(REPO / "experiments" / "clarinet_kl.py") + ":tiny"
+
+    def run(name, **overrides):
+        config = load_config(spec, [f"--config.{k}={v}" for k, v in overrides.items()])
+        return Run(name, config, tmp_path / name)
+
+    runs = [
+        run("reverse"),
+        run("forward", **{"model.objective": "forward_reg", "optim.learning_rate": 3e-3}),
+        run("narrow", **{"model.flows": 1}),
+        run("seed1", seed=1),
+        run("seed1-shared-data", seed=1, **{"data.seed": 0}),
+        run("seed0-shared-data", **{"data.seed": 0, "model.stft_weight": 0.0}),
+    ]
+    groups = [[r.name for r in g] for g in stack_groups(runs)]
+    assert groups == [
+        ["reverse", "forward"],
+        ["narrow"],
+        ["seed1"],
+        ["seed1-shared-data", "seed0-shared-data"],
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +116,15 @@ def test_a_stacked_sweep_gives_each_run_the_losses_it_has_alone(sequential, stac
     assert "5 runs in 2 groups, one group after another" in report
     assert "a, b, c, d: 4 runs in 1 program on 4 devices (mesh run=4 x data=1)" in report
     assert "wide: 1 run alone on 4 devices" in report
-    assert "5 runs one after another, each data-parallel over 1 device" in (
-        sequential / "report.md"
-    ).read_text()
+    assert (
+        "5 runs one after another, each data-parallel over 1 device"
+        in (sequential / "report.md").read_text()
+    )
     for name in RUNS:
         stack, alone = _losses(stacked / "runs" / name), _losses(sequential / "runs" / name)
         assert len(stack) == len(alone) == 40
-        np.testing.assert_allclose(stack, alone, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(stack[:12], alone[:12], rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(stack, alone, rtol=1e-4, err_msg=name)
     # The runs differ (seeds and rates reach their own slices) and they trained.
     finals = [_losses(stacked / "runs" / n)[-1] for n in STACKED]
     assert len(set(finals)) == 4
@@ -159,9 +201,21 @@ def test_two_processes_train_the_stack_as_one_process_does(tmp_path, corpus_dir,
     fixtures = str(REPO / "tests" / "fixtures" / "sweeps")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", DRIVER, f"127.0.0.1:{port}", str(i), str(tmp_path), fixtures,
-             str(corpus_dir)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-c",
+                DRIVER,
+                f"127.0.0.1:{port}",
+                str(i),
+                str(tmp_path),
+                fixtures,
+                str(corpus_dir),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for i in (0, 1)
     ]

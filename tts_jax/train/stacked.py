@@ -437,6 +437,10 @@ def _loop(stack, state, start, hparams, data, managers, workdirs, names, mesh, b
                 data=ocp.args.JsonSave(position),
             )
             mgr.save(step, args=args, force=True)
+            if jax.process_count() > 1:
+                # The runs' managers sync the hosts in their background threads; one at a
+                # time, or the hosts' barriers interleave in different orders and hang.
+                mgr.wait_until_finished()
             writers[k].flush()
 
     def evaluate(step):
