@@ -18,7 +18,8 @@ side by side on a leading run axis, each still an ordinary run in its own workdi
 * ``vmap``s the family's pure step over the run axis and feeds every run the same batches;
   each run draws its own dropout from its own ``state.rng``;
 * places the run axis on a mesh axis ``run`` beside ``data`` where the devices allow it
-  (:func:`stack_mesh`), else leaves it unsplit;
+  (:func:`stack_mesh`), else leaves it unsplit; on several hosts the run axis spans them and
+  each host loads the batch rows its devices need (:func:`batch_shard`);
 * writes each run's slice as the workdir a lone run writes: ``config.json``, ``metrics.jsonl``,
   checkpoints through :func:`tts_jax.workdir.checkpoint_manager` in the layout
   ``train_and_evaluate`` and :func:`tts_jax.workdir.restore` read (the injected learning rate
