@@ -87,13 +87,13 @@ def run_distillation(
         _check_compatible(tcfg, cfg)
         runs.append(S.Run(name, cfg, workdir / "runs" / name))
     layout = S.train_runs(runs, workdir, sequential)
-    for name, cfg, run_dir in ((r.name, r.config, r.workdir) for r in runs):
-        paths.append(run_dir)
-        rows.append(
-            S.resumable(
-                run_dir, lambda n=name, c=cfg, d=run_dir: {**_train(n, c, d), **scored(n, d)}
-            )
-        )
+    for run in runs:
+        paths.append(run.workdir)
+        train_and_score = lambda r=run: {  # noqa: E731
+            **_train(r.name, r.config, r.workdir),
+            **scored(r.name, r.workdir),
+        }
+        rows.append(S.resumable(run.workdir, train_and_score))
     speeds = synthesis_speed(paths, sweep["speed_sentences"], sweep["speed_repeats"])
     for row, speed in zip(rows, speeds, strict=True):
         row["synthesis_x_real_time"] = speed
