@@ -10,14 +10,14 @@ learning rate (one program) and one wider run (a group of its own).
 - two processes on localhost, 2 fake devices each, train the stack with its run axis across
   both: every run's loss curve is the one-process stack's.
 
-Tolerances (measured on CPU): a stacked run's losses against the same run alone on one device
-agree to 6e-7 relative over the first 12 steps (rtol 1e-5 asserted), and over all 40 to 1.5e-5
-(rtol 1e-4 asserted): frame_lm's convolution bias in front of its batch norm has a gradient
-that is zero but for rounding, which Adam turns into updates of full size (see
+Tolerances (measured on CPU): a stacked run's losses on 4 devices against the same run alone
+on one device agree to 4e-7 relative over the first 12 steps (rtol 1e-5 asserted), and over
+all 40 to 1.5e-5 (rtol 1e-4 asserted): frame_lm's convolution bias in front of its batch norm
+has a gradient that is zero but for rounding, which Adam turns into updates of full size (see
 tests/test_stacked.py), so two summation orders drift apart slowly, fastest at the highest
-learning rate. The two-process stack's losses equal the one-process stack's (rtol 1e-6
-asserted): the run axis is split over the devices, so each device computes whole runs and no
-sum crosses a host.
+learning rate. The two-process stack's losses agree with the one-process stack's to 5e-7
+relative over the 40 steps (rtol 1e-5 asserted): the run axis is split over the devices, one
+run per device, so no sum crosses a host, but the two programs are compiled apart.
 """
 
 from __future__ import annotations
@@ -225,4 +225,4 @@ def test_two_processes_train_the_stack_as_one_process_does(tmp_path, corpus_dir,
     for name in STACKED:
         two, one = _losses(tmp_path / name), _losses(stacked / "runs" / name)
         assert len(two) == 40
-        np.testing.assert_allclose(two, one, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(two, one, rtol=1e-5, err_msg=name)
