@@ -34,7 +34,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_multihost import free_port
-from tts_jax.sweep import Run, run_sweep, stack_groups
+from tts_jax.sweep import Run, failed_row, layout_lines, run_sweep, stack_groups
 from tts_jax.train.summary import read_metrics
 from tts_jax.workdir import restore_raw
 
@@ -90,6 +90,21 @@ def test_runs_are_grouped_by_what_a_stack_may_hold(tmp_path):
         ["narrow"],
         ["seed1"],
         ["seed1-shared-data", "seed0-shared-data"],
+    ]
+
+
+def test_a_run_failed_in_a_stack_is_named_in_the_report_with_its_reason(tmp_path):
+    run_dir = tmp_path / "runs" / "wild"
+    run_dir.mkdir(parents=True)
+    assert failed_row(run_dir, {"variant": "wild", "seed": 1}) is None
+    reason = "20 updates in a row had a non-finite loss or gradient and were skipped"
+    (run_dir / "failed.json").write_text(json.dumps({"step": 21, "reason": reason}))
+    row = failed_row(run_dir, {"variant": "wild", "seed": 1})
+    assert row == {"variant": "wild", "seed": 1, "failed": True, "reason": reason, "failed_at": 21}
+    lines = layout_lines(["a, wild: 2 runs in 1 program on 1 device"], [{"variant": "a"}, row])
+    assert lines == [
+        "**How the runs were trained.** a, wild: 2 runs in 1 program on 1 device.",
+        f"- **wild (seed 1) failed** at step 21: {reason}",
     ]
 
 
