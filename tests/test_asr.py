@@ -190,6 +190,7 @@ def _batch_of(corpus, n: int, config) -> dict:
     return Transcripts(split).add_to(next(iter(batches)))
 
 
+@pytest.mark.slow
 def test_tiny_recognizer_overfits_a_few_utterances(corpus):
     """The loss falls far below the blank-only plateau, and greedy decoding recovers most of
     the characters of the training utterances."""

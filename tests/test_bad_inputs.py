@@ -242,6 +242,7 @@ def frame_lm_run(tmp_path_factory, corpus_dir):
 
 
 @pytest.mark.parametrize("form", ["relative", "./relative", "../relative", "symlink"])
+@pytest.mark.slow
 def test_a_workdir_in_any_path_form_keeps_the_refusals(form, frame_lm_run, corpus_dir, capsys):
     """The workdir as users type it, from a directory other than the repository: a changed
     model size is refused by name with the workdir untouched, exactly as with an absolute

@@ -38,6 +38,7 @@ def _student():
     return student, params, z, cond
 
 
+@pytest.mark.slow
 def test_accumulated_gaussian_equals_the_flows_composed_step_by_step():
     student, params, z, cond = _student()
     x, mu_q, log_q = student.apply({"params": params}, z, cond, method=CL.Student.transform)
@@ -76,6 +77,7 @@ def test_student_output_at_t_does_not_depend_on_later_noise():
     assert not np.allclose(mu3[:, t + 1], mu_q[:, t + 1])  # and z_t does reach t + 1
 
 
+@pytest.mark.slow
 def test_jacobian_of_the_student_is_lower_triangular():
     student, params, z, cond = _student()
     z1 = z[:1, :24]

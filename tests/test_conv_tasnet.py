@@ -136,6 +136,7 @@ def _without_norms(fn):
         return fn()
 
 
+@pytest.mark.slow
 def test_separator_receptive_field_matches_its_formula():
     sep = CT.Separator(2, 6, 8, 6, 3, blocks=3, repeats=2, causal=False)
     rf = sep.receptive_field()
@@ -151,6 +152,7 @@ def test_separator_receptive_field_matches_its_formula():
         assert changed == depends, pos
 
 
+@pytest.mark.slow
 def test_causal_model_output_does_not_depend_on_the_future():
     model = _tiny(causal=True)
     x = jax.random.normal(jax.random.PRNGKey(0), (1, 400))
@@ -170,6 +172,7 @@ def test_output_has_the_mixture_length(t):
     assert model.apply(params, x).shape == (2, 2, t)
 
 
+@pytest.mark.slow
 def test_two_voice_mixtures_train_and_separate(tmp_path, capsys):
     import soundfile as sf
 

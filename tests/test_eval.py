@@ -151,6 +151,7 @@ def test_model_benchmarks_smoke_run(model, tmp_path, monkeypatch):
     assert all(r["median_s"] > 0 and r["quick"] for r in rows)
 
 
+@pytest.mark.slow
 def test_bench_writes_json_lines_with_parameter_counts(tmp_path, capsys):
     from tts_jax.cli import main
 

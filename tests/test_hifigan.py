@@ -73,6 +73,7 @@ def _tiny_generator_params(seed=0):
     return config, gen, mels, params
 
 
+@pytest.mark.slow
 def test_weight_norm_fold_leaves_output_unchanged():
     config, gen, mels, params = _tiny_generator_params()
 
@@ -226,6 +227,7 @@ def _fixed_batch(config, corpus):
     return {"audio": np.stack(audios), "mels": np.stack(mels)}
 
 
+@pytest.mark.slow
 def test_a_few_steps_on_one_batch_lower_the_mel_loss(corpus_dir, corpus):
     config = get_config("tiny")
     config.data.path = str(corpus_dir)

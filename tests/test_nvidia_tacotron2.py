@@ -25,6 +25,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "nvidia_tacotron2"
 NV_TEXT = TextConfig(frontend="nvidia", cleaners="nvidia", unknown="drop")
 
 
+@pytest.mark.slow
 def test_outputs_equal_the_reference():
     """Teacher-forced mels before and after the postnet, gate logits and alignments (two
     utterances in one padded batch), 20 free-running steps and the log-mel front end, each

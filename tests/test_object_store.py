@@ -46,6 +46,7 @@ def assert_same_params(a_dir, b_dir, config):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow
 def test_a_run_in_a_bucket_resumes_exactly_as_on_a_local_disk(bucket, corpus_dir, tmp_path):
     """Trained to step 6 in the bucket, resumed to 12: bitwise the uninterrupted local run;
     config, metrics (every step once) and TensorBoard events are in the bucket, the lock gone."""
@@ -65,6 +66,7 @@ def test_a_run_in_a_bucket_resumes_exactly_as_on_a_local_disk(bucket, corpus_dir
     assert f"{key}/train.lock" not in names
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_in_a_bucket_is_moved_aside_and_the_run_resumes(
     bucket, corpus_dir, tmp_path
 ):

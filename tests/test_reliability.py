@@ -61,6 +61,7 @@ def test_a_nonfinite_step_changes_nothing_but_the_step():
     assert float(metrics["skipped"]) == 0.0 and float(jnp.max(good.params["w"])) < 1.0
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_an_error_and_saves_nothing_nonfinite(tmp_path, corpus_dir):
     config = tiny_config(
         corpus_dir,

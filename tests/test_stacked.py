@@ -147,6 +147,7 @@ def test_clarinet_run_in_a_stack_of_objectives_trains_as_it_does_alone(
     np.testing.assert_allclose(_losses(runs[1]), _losses(alone), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_diverging_run_fails_alone_and_a_restarted_stack_resumes(tmp_path, corpus_dir):
     def run(seed, lr, steps):
         return _config(

@@ -89,6 +89,7 @@ def test_parameter_difference_with_nvidia():
     assert ours + sum(differences.values()) == 28_193_153
 
 
+@pytest.mark.slow
 def test_teacher_forced_scan_equals_free_running_loop():
     """With dropout off, feeding the training path the frames the inference loop produced
     gives back exactly those frames, alignments and decoder states."""

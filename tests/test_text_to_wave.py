@@ -289,6 +289,7 @@ def test_warm_start_loads_the_shipped_tacotron2_exactly():
     assert all(jax.tree.leaves(same)) and len(jax.tree.leaves(same)) > 30
 
 
+@pytest.mark.slow
 def test_tacotron2_stays_frozen_then_adam_starts_on_it_afresh(tiny, tmp_path):
     """Warm-started from a tacotron2 training workdir and frozen for 2 steps: during them the
     Tacotron 2 part's parameters and batch statistics stay bitwise as loaded while every other

@@ -83,6 +83,7 @@ def test_resume_is_exact(tmp_path, corpus_dir):
     assert loss_a == loss_b
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus_dir):
     workdir = tmp_path / "w"
     proc = subprocess.Popen(
@@ -207,6 +208,7 @@ def test_unknown_family_is_named(tmp_path, corpus_dir, capsys):
     assert "unknown model family 'tacotron9'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_runs_from_another_directory(tmp_path, corpus_dir):
     """`--config experiments/...` is found from any directory (relative to the project)."""
     import os

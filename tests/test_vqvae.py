@@ -30,6 +30,7 @@ def test_quantizer_returns_the_nearest_code():
     np.testing.assert_allclose(z_q.reshape(-1, 8), codebook[brute], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_straight_through_gradient_is_the_identity():
     vq = V.VectorQuantizer(16, 4, ema=False)
     z = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 4))
@@ -136,6 +137,7 @@ print("same")
 """
 
 
+@pytest.mark.slow
 def test_ema_statistics_are_global_under_data_parallelism():
     import os
 
@@ -155,6 +157,7 @@ def test_ema_statistics_are_global_under_data_parallelism():
 
 @pytest.mark.parametrize("model_cls", [V.VQVAE, V.VQVAE2])
 @pytest.mark.parametrize("ema", [False, True])
+@pytest.mark.slow
 def test_reconstruction_loss_falls_on_a_fixed_batch(model_cls, ema):
     model = model_cls(n_mels=16, hidden=32, num_codes=32, code_dim=8, downsample=2, ema=ema)
     t = jnp.linspace(0, 6, 32)

@@ -64,6 +64,7 @@ def _inputs_seen_by_output(m: WaveNetConfig, t: int) -> np.ndarray:
     return np.flatnonzero(np.asarray(jax.grad(output_t)(x)[0]))
 
 
+@pytest.mark.slow
 def test_receptive_field_is_what_the_network_sees():
     """The gradient of output t reaches inputs t - R + 1 .. t and nothing else."""
     t = 400
