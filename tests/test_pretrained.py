@@ -4,6 +4,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 from tts_jax import exported, pretrained
@@ -11,14 +12,32 @@ from tts_jax import exported, pretrained
 SHIPPED = REPO / "data" / "tacotron2_espeak"
 
 
-def test_shipped_files_are_small_and_their_card_states_the_checksum():
-    blob = SHIPPED / exported.VARIABLES
+@pytest.mark.parametrize("folder", ["tacotron2_espeak", "asr_espeak"])
+def test_shipped_files_are_small_and_their_card_states_the_checksum(folder):
+    shipped = REPO / "data" / folder
+    blob = shipped / exported.VARIABLES
     assert blob.stat().st_size <= 10 * 2**20
-    meta = json.loads((SHIPPED / "model.json").read_text())
+    meta = json.loads((shipped / "model.json").read_text())
     assert exported.sha256(blob) == meta["sha256"]
-    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    card = (shipped / "MODEL_CARD.md").read_text()
     assert re.search(r"\b[0-9a-f]{64}\b", card).group(0) == meta["sha256"]
     assert f"{meta['step']:,}" in card
+
+
+def test_the_shipped_recognizer_hears_espeak_and_not_noise():
+    """The shipped judge with its beam search: espeak's reading of a corpus-style sentence
+    comes back with few errors; white noise comes back as (nearly) nothing like it."""
+    from tts_jax.data.corpus import espeak_reference
+    from tts_jax.eval.intelligibility import cer
+
+    recognizer = pretrained.load_recognizer()
+    assert recognizer.beam is not None
+    text = "The small dog paid twelve dollars for their garden."
+    speech = espeak_reference(text, sample_rate=recognizer.sample_rate)
+    noise = np.random.default_rng(0).normal(0, 0.1, len(speech)).astype(np.float32)
+    heard, noise_heard = recognizer.transcribe([speech, noise])
+    assert cer([text], [heard]) <= 0.1, heard
+    assert cer([text], [noise_heard]) >= 0.7, noise_heard
 
 
 def test_shipped_model_reads_a_sentence_outside_the_corpus_vocabulary():
