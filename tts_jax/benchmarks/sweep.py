@@ -43,6 +43,7 @@ from tts_jax.benchmarks import register
 from tts_jax.config import load_config
 from tts_jax.errors import UserError
 from tts_jax.family import get_family
+from tts_jax.nn.run_axis import stacked_layers
 from tts_jax.sweep import load_sweep
 from tts_jax.train import layout as layout_lib
 from tts_jax.train import mesh as mesh_lib
@@ -174,7 +175,7 @@ def run_stacked(family, configs, batches, layout) -> dict:
     state = jax.jit(stack.init, out_shardings=runs_s)(rngs, place(batches[0]))
     hparams = jax.device_put(stack.hparams(), runs_s)
     step = jax.jit(
-        stack.step(),
+        stacked_layers(stack.step()),
         in_shardings=(runs_s, data, runs_s),
         out_shardings=(runs_s, runs_s),
         donate_argnums=0,

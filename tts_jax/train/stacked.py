@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 from tts_jax.config import data_seed
 from tts_jax.errors import UserError
 from tts_jax.family import Family, get_family
+from tts_jax.nn.run_axis import stacked_layers
 from tts_jax.paths import Path, move_tree, run_path, write_whole
 from tts_jax.train import mesh as mesh_lib
 from tts_jax.train.lock import WorkdirLock
@@ -381,7 +382,7 @@ def _loop(stack, state, hparams, data, managers, workdirs, names, mesh, batch_sh
     runs = len(names)
     state_sharding = NamedSharding(mesh, PartitionSpec("run"))
     train_step = jax.jit(
-        stack.step(),
+        stacked_layers(stack.step()),  # layers in their stacked form (tts_jax/nn/run_axis.py)
         in_shardings=(state_sharding, batch_sharding, state_sharding),
         out_shardings=(state_sharding, state_sharding),
         donate_argnums=0,

@@ -32,6 +32,7 @@ from tts_jax.config import ModelConfig
 from tts_jax.distributions import LOG_SCALE_MIN, bound, gaussian_nll
 from tts_jax.errors import UserError
 from tts_jax.nn.materialize import materialize
+from tts_jax.nn.run_axis import per_run_kernels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,14 +137,17 @@ def _causal_conv(dilation: int):
 
 
 def causal_conv(x, kernel, dilation: int = 1):
-    """``[B, T, C] x [k, C, O] -> [B, T, O]``, output t seeing inputs t, t - d, ..., t - (k-1) d.
+    """``[B, T, C] x [k, C, O] -> [B, T, O]``, output t seeing inputs t, t - d, ..., t - (k-1) d:
+    the causal convolution in its stacked form (:class:`CausalConv` uses it while a stacked
+    trainer traces its step, :mod:`tts_jax.nn.run_axis`; else the plain ``lax`` one).
 
-    Alone: ``lax.conv_general_dilated`` (and its gradient) as before. Under ``vmap`` with a
-    kernel per run (a stack of runs, :mod:`tts_jax.train.stacked`), jax would batch that into
-    one grouped convolution, which XLA's CPU backend runs several times slower than the runs
-    one by one; here the forward and the backward pass then become one matmul per run over the
-    k shifted views of the input (a batched matmul), by a custom vmap rule on each. The two
-    forms agree to float rounding (tests/test_wavenet.py)."""
+    Alone it computes ``lax.conv_general_dilated`` and that convolution's own gradient, bit
+    for bit. Under ``vmap`` with a kernel per run, where jax would batch the convolution into
+    one grouped convolution (several times slower on XLA's CPU backend than the runs one by
+    one), a custom vmap rule on its forward and on its backward pass makes each a matmul over
+    the k shifted views of the input, batched over the runs; the two forms agree to float
+    rounding (tests/test_run_convs.py). Reverse-mode only (a custom VJP): forward-mode
+    differentiation (``jax.jvp``, ``jacfwd``) needs the plain form."""
     return _causal_conv(dilation)(x, kernel)
 
 
@@ -162,7 +166,8 @@ class CausalConv(nn.Module):
             (self.kernel_size, x.shape[-1], self.features),
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return causal_conv(x, kernel, self.dilation) + bias
+        conv = causal_conv if per_run_kernels() else _causal_xla  # tts_jax/nn/run_axis.py
+        return conv(x, kernel, self.dilation) + bias
 
 
 class Dense(nn.Module):
