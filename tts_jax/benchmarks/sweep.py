@@ -58,7 +58,7 @@ PLANS = {
         "families": ("clarinet", "wavenet"),
         "sizes": ("tiny", "cpu"),
         "runs": (5, 10),
-        "devices": (1, 8),
+        "devices": (8, 1),
         "steps": {"tiny": 8, "cpu": 4},
     },
     "quick": {
@@ -263,8 +263,8 @@ def _worker(spec: dict) -> list[dict]:
     workdir = Path(spec["workdir"])
     _warm_up()
     rows = []
-    for family in spec["families"]:
-        for size in spec["sizes"]:
+    for size in spec["sizes"]:  # the small cases first: an interrupted run keeps them
+        for family in spec["families"]:
             for runs in spec["runs"]:
                 row = measure_case(family, size, runs, spec["steps"][size], workdir)
                 print(json.dumps(row), flush=True)  # one line per case, as it is measured
