@@ -1,7 +1,7 @@
 """Where the runs of a stack go: split over the devices, sharing them, or one after another.
 
 :func:`choose_layout` is the rule, a pure function of the run count, the devices, the batch,
-the backend and the size of one run's step; :func:`layout_mesh` builds the ``(run, data)``
+the backend and the runs' length in steps; :func:`layout_mesh` builds the ``(run, data)``
 mesh of a stacked layout. The rule, and the measurements it rests on (``tools/bench_sweep.py``,
 docs/performance_sweeps.md):
 
