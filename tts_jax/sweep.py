@@ -31,6 +31,7 @@ from tts_jax.errors import UserError
 from tts_jax.family import get_family
 from tts_jax.paths import run_path, write_whole
 from tts_jax.plotting import plt, save_figure  # matplotlib with the file-only Agg backend
+from tts_jax.train.layout import choose_layout
 from tts_jax.train.loop import train_and_evaluate
 from tts_jax.train.stacked import FAILED, common_step, stack_key, train_stack
 from tts_jax.train.summary import read_metrics
@@ -154,15 +155,33 @@ def train_runs(runs: list[Run], workdir: Path, sequential: bool = False) -> list
                 train_to_end(group[0].config, group[0].workdir)
                 lines.append(f"{group[0].name}: 1 run alone on {devices}")
             elif group:
-                report = train_stack([r.config for r in group], [r.workdir for r in group])
-                names = ", ".join(r.name for r in group)
-                lines.append(f"{names}: {report['layout']}")
-                stopped = [r for r in report["runs"] if not r["failed"]]
-                _check_reached(stopped, group[0].config.train.num_steps)
+                lines.append(_train_group(group))
         if len(groups) > 1:
             lines.insert(0, f"{len(todo)} runs in {len(groups)} groups, one group after another")
     write_whole(workdir / LAYOUT, json.dumps(lines, indent=1))
     return lines
+
+
+def _train_group(group: list[Run]) -> str:
+    """One group of two or more runs, stacked unless the layout rule
+    (:func:`tts_jax.train.layout.choose_layout`, from measurements) trains them one after
+    another; returns its report line."""
+    names = ", ".join(r.name for r in group)
+    rule = choose_layout(
+        len(group),
+        jax.device_count(),
+        group[0].config.train.batch_size,
+        backend=jax.default_backend(),
+        num_steps=group[0].config.train.num_steps,
+    )
+    if rule.mode == "sequential":
+        for r in group:
+            train_to_end(r.config, r.workdir)
+        return f"{names}: {rule.describe()}"
+    report = train_stack([r.config for r in group], [r.workdir for r in group])
+    stopped = [r for r in report["runs"] if not r["failed"]]
+    _check_reached(stopped, group[0].config.train.num_steps)
+    return f"{names}: {report['layout']}"
 
 
 def _saved_layout(workdir: Path) -> list[str]:

@@ -56,8 +56,10 @@ from tqdm.auto import tqdm
 from tts_jax.config import data_seed
 from tts_jax.errors import UserError
 from tts_jax.family import Family, get_family
+from tts_jax.nn.run_axis import stacked_layers
 from tts_jax.paths import Path, move_tree, run_path, write_whole
 from tts_jax.train import mesh as mesh_lib
+from tts_jax.train.layout import choose_layout, layout_mesh, stack_anyway
 from tts_jax.train.lock import WorkdirLock
 from tts_jax.train.loop import _mean_metrics, _StopFlag, check_workdir, end_of_step
 from tts_jax.train.optim import make_schedule
@@ -136,10 +138,18 @@ def check_stack(configs: list[ConfigDict], names: list[str], family: Family) -> 
 
 
 def stack_mesh(runs: int, batch_size: int, devices=None) -> Mesh:
-    """A mesh ``(run, data)``: the run axis split over ``gcd(runs, devices)`` device groups
-    (each holding ``runs / that`` runs: with fewer devices than runs, several runs share a
-    device), each group's batch over the largest ``data`` size that divides the batch."""
+    """A mesh ``(run, data)``. On one host, the layout rule's split
+    (:func:`tts_jax.train.layout.choose_layout`: the run axis over the largest divisor of
+    ``runs`` that fits the devices, each group's batch over the largest ``data`` size that
+    divides it and fits the devices left to it). Over several hosts, ``gcd(runs, devices)``
+    groups, so that every host holds whole groups. With fewer devices than runs, several runs
+    share a device."""
     devices = list(jax.devices() if devices is None else devices)
+    if len({d.process_index for d in devices}) == 1:
+        rule = choose_layout(
+            runs, len(devices), batch_size, backend=devices[0].platform, num_steps=0
+        )
+        return layout_mesh(stack_anyway(rule), devices)
     run = math.gcd(runs, len(devices))
     data = len(devices) // run
     while batch_size % data:
@@ -411,7 +421,7 @@ def _loop(stack, state, start, hparams, data, managers, workdirs, names, mesh, b
     # Metrics [R] replicated: every host reads every run's (the run axis may span hosts).
     replicated = NamedSharding(mesh, PartitionSpec())
     train_step = jax.jit(
-        stack.step(),
+        stacked_layers(stack.step()),  # layers in their stacked form (tts_jax/nn/run_axis.py)
         in_shardings=(state_sharding, batch_sharding, state_sharding),
         out_shardings=(state_sharding, replicated),
         donate_argnums=0,

@@ -19,6 +19,7 @@ Filter and gate convolutions (and their conditioning projections) are one convol
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -31,6 +32,7 @@ from tts_jax.config import ModelConfig
 from tts_jax.distributions import LOG_SCALE_MIN, bound, gaussian_nll
 from tts_jax.errors import UserError
 from tts_jax.nn.materialize import materialize
+from tts_jax.nn.run_axis import per_run_kernels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,72 @@ def receptive_field_ms(config) -> float:
 _DIMS = ("NWC", "WIO", "NWC")
 
 
+def _causal_xla(x, kernel, dilation: int):
+    pad = dilation * (kernel.shape[0] - 1)
+    return lax.conv_general_dilated(
+        x, kernel, (1,), [(pad, 0)], rhs_dilation=(dilation,), dimension_numbers=_DIMS
+    )
+
+
+def _causal_taps(x, kernel, dilation: int):
+    """The causal convolution as one matmul over the k shifted views of ``x``, concatenated."""
+    k, c, o = kernel.shape
+    t = x.shape[1]
+    xp = jnp.pad(x, ((0, 0), (dilation * (k - 1), 0), (0, 0)))
+    views = jnp.concatenate([xp[:, j * dilation : j * dilation + t] for j in range(k)], axis=-1)
+    return jnp.einsum("btc,co->bto", views, kernel.reshape(k * c, o))
+
+
+def _per_run_kernels(lone, stacked):
+    """``lone`` with a vmap rule: where the kernel (argument 1) is batched (a kernel per run),
+    ``vmap(stacked)``; else ``vmap(lone)`` (XLA folds the batch into the convolution's)."""
+    fn = jax.custom_batching.custom_vmap(lone)
+
+    @fn.def_vmap
+    def rule(axis_size, in_batched, *args):
+        args = [
+            a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
+            for a, b in zip(args, in_batched, strict=True)
+        ]
+        out = jax.vmap(stacked if in_batched[1] else lone)(*args)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return fn
+
+
+@functools.cache
+def _causal_conv(dilation: int):
+    """The custom-VJP causal convolution of one dilation (see :func:`causal_conv`)."""
+    xla = functools.partial(_causal_xla, dilation=dilation)
+    taps = functools.partial(_causal_taps, dilation=dilation)
+    forward = _per_run_kernels(xla, taps)
+    backward = _per_run_kernels(
+        lambda x, w, dy: jax.vjp(xla, x, w)[1](dy), lambda x, w, dy: jax.vjp(taps, x, w)[1](dy)
+    )
+
+    @jax.custom_vjp
+    def conv(x, kernel):
+        return forward(x, kernel)
+
+    conv.defvjp(lambda x, w: (forward(x, w), (x, w)), lambda res, dy: backward(*res, dy))
+    return conv
+
+
+def causal_conv(x, kernel, dilation: int = 1):
+    """``[B, T, C] x [k, C, O] -> [B, T, O]``, output t seeing inputs t, t - d, ..., t - (k-1) d:
+    the causal convolution in its stacked form (:class:`CausalConv` uses it while a stacked
+    trainer traces its step, :mod:`tts_jax.nn.run_axis`; else the plain ``lax`` one).
+
+    Alone it computes ``lax.conv_general_dilated`` and that convolution's own gradient, bit
+    for bit. Under ``vmap`` with a kernel per run, where jax would batch the convolution into
+    one grouped convolution (several times slower on XLA's CPU backend than the runs one by
+    one), a custom vmap rule on its forward and on its backward pass makes each a matmul over
+    the k shifted views of the input, batched over the runs; the two forms agree to float
+    rounding (tests/test_run_convs.py). Reverse-mode only (a custom VJP): forward-mode
+    differentiation (``jax.jvp``, ``jacfwd``) needs the plain form."""
+    return _causal_conv(dilation)(x, kernel)
+
+
 class CausalConv(nn.Module):
     """``[B, T, C] -> [B, T, features]``; output t sees inputs t, t - d, ..., t - (k-1) d."""
 
@@ -98,11 +166,8 @@ class CausalConv(nn.Module):
             (self.kernel_size, x.shape[-1], self.features),
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        pad = self.dilation * (self.kernel_size - 1)
-        y = lax.conv_general_dilated(
-            x, kernel, (1,), [(pad, 0)], rhs_dilation=(self.dilation,), dimension_numbers=_DIMS
-        )
-        return y + bias
+        conv = causal_conv if per_run_kernels() else _causal_xla  # tts_jax/nn/run_axis.py
+        return conv(x, kernel, self.dilation) + bias
 
 
 class Dense(nn.Module):
@@ -127,16 +192,47 @@ class UpsampleLayer(nn.Module):
         k, p = 2 * s, s // 2
         kernel = self.param("kernel", nn.initializers.kaiming_normal(), (k, 3, 1, 1))
         bias = self.param("bias", nn.initializers.zeros, (1,))
-        # Transposed conv = correlation of the time-stuffed input with the flipped kernel.
-        y = lax.conv_general_dilated(
-            x,
-            kernel[::-1, ::-1],
-            (1, 1),
-            [(k - 1 - p, k - 1 - p), (1, 1)],
-            lhs_dilation=(s, 1),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+        if s % 2:
+            y = _transposed_upsample_dilated(x, kernel, s, p)
+        else:
+            y = transposed_upsample(x[..., 0], kernel[..., 0, 0], s)[..., None]
         return nn.leaky_relu(y + bias, 0.4)
+
+
+def _transposed_upsample_dilated(x, kernel, s: int, p: int):
+    """:class:`UpsampleLayer`'s transposed convolution as the correlation of the time-stuffed
+    input ``[B, F, M, 1]`` with the flipped kernel ``[2 s, 3, 1, 1]`` (any stride)."""
+    k = kernel.shape[0]
+    return lax.conv_general_dilated(
+        x,
+        kernel[::-1, ::-1],
+        (1, 1),
+        [(k - 1 - p, k - 1 - p), (1, 1)],
+        lhs_dilation=(s, 1),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+def transposed_upsample(x, kernel, s: int):
+    """:class:`UpsampleLayer`'s transposed convolution for an even stride ``s``, polyphase:
+    ``[B, F, M]`` x kernel ``[2 s, 3]`` -> ``[B, F * s, M]``.
+
+    Output sample ``q s + r`` (phase r) receives ``x[q - d, m + 1 - b] * kernel[r + s / 2 + d s,
+    b]`` for d in {-1, 0, 1} with that tap in range, so the whole layer is 9 shifted views of the
+    *un-stuffed* input times a ``[9, s]`` matrix: ``s`` times fewer multiply-adds than the
+    correlation over the zero-stuffed input (:func:`_transposed_upsample_dilated`, the same sums
+    up to float rounding), and, under ``vmap`` over runs with a kernel each, a batched matmul
+    where the stuffed form becomes a grouped convolution (slow on XLA's CPU backend)."""
+    b, f, m = x.shape
+    k, p = 2 * s, s // 2
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1)))
+    taps = [(d, j) for d in (-1, 0, 1) for j in range(3)]
+    views = jnp.stack([xp[:, 1 - d : 1 - d + f, 2 - j : 2 - j + m] for d, j in taps], axis=-1)
+    rows = np.asarray([[r + p + d * s for r in range(s)] for d, _ in taps])  # [9, s]
+    cols = np.asarray([j for _, j in taps])[:, None]
+    phase = jnp.where((rows >= 0) & (rows < k), kernel[np.clip(rows, 0, k - 1), cols], 0.0)
+    y = jnp.einsum("bfmj,jr->bfrm", views, phase.astype(x.dtype))
+    return y.reshape(b, f * s, m)
 
 
 class ConditionUpsampler(nn.Module):
