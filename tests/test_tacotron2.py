@@ -144,7 +144,7 @@ def test_deferred_lstm_kernel_gradients_equal_autodiffs(architecture):
             rng=jax.random.PRNGKey(3),
             mutable=["batch_stats"],
         )
-        return T.model.losses(out, dict(batch, step=0), params, m.cfg, 22050, 0)[0]
+        return T.losses(out, dict(batch, step=0), params, m.cfg, 22050, 0)[0]
 
     plain = dataclasses.replace(model, defer_lstm_kernel_grads=False)
     grad = jax.jit(jax.value_and_grad(loss), static_argnums=1)

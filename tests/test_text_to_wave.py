@@ -371,8 +371,7 @@ def test_warm_start_that_does_not_fit_is_refused_by_name(tmp_path):
 @pytest.mark.slow
 def test_evaluate_scores_the_wavenets_own_waveform_with_the_alignment(corpus_dir, tmp_path):
     """``tts-jax evaluate --workdir`` of a text-to-wave run: the WaveNet's waveform (what
-    ``--save-audio`` keeps is the synthesizer's audio), the attention statistics, and with
-    ``--vocoder`` the Tacotron 2 part's mel vocoded instead."""
+    ``--save-audio`` keeps is the synthesizer's audio) and the attention statistics."""
     import json
 
     from tts_jax import audio
@@ -389,15 +388,13 @@ def test_evaluate_scores_the_wavenets_own_waveform_with_the_alignment(corpus_dir
     )
     work = tmp_path / "w"
     train_and_evaluate(cfg, work)
-    own, gl = tmp_path / "own", tmp_path / "gl"
+    own = tmp_path / "own"
     common = ["evaluate", "--workdir", str(work), "--limit", "1", "--recognizer", "none"]
     assert main([*common, "--save-audio", "1", "--out", str(own)]) == 0
-    assert main([*common, "--vocoder", "griffin-lim", "--out", str(gl)]) == 0
     result = json.loads((own / "eval.json").read_text())
     assert "own WaveNet waveform" in result["title"] and result["utterances"] == 1
     stats = result["meta"]["attention"]
     assert 0.0 < stats["focus"] <= 1.0 and 0.0 <= stats["stopped_by_token"] <= 1.0
-    assert "griffin-lim" in json.loads((gl / "eval.json").read_text())["title"]
 
     split = open_corpus(corpus_dir).split("test")
     synth = TW.Synthesizer.from_workdir(work)

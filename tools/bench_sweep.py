@@ -2,7 +2,7 @@
 page docs/performance_sweeps.md (its table regenerated from that JSON).
 
     python tools/bench_sweep.py              # every case (tens of minutes on 2 CPU cores)
-    python tools/bench_sweep.py --quick      # two small cases per device count (~1 minute)
+    python tools/bench_sweep.py --quick      # one small case on 2 fake devices (a check of the tool)
     python tools/bench_sweep.py --render     # the page again from the JSON, measuring nothing
 
 The cases and what is timed: tts_jax/benchmarks/sweep.py. The JSON is rewritten after every
@@ -131,7 +131,7 @@ def render(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="two small cases per device count")
+    p.add_argument("--quick", action="store_true", help="one small case on 2 fake devices (a check of the tool)")
     p.add_argument("--json", type=Path, default=REPO / "docs" / "performance_sweeps.json")
     p.add_argument("--table", type=Path, default=REPO / "docs" / "performance_sweeps.md")
     p.add_argument("--render", action="store_true", help="rebuild the page from --json")

@@ -65,7 +65,7 @@ PLANS = {
         "families": ("clarinet",),
         "sizes": ("tiny",),
         "runs": (2,),
-        "devices": (1, 2),
+        "devices": (2,),
         "steps": {"tiny": 2},
     },
 }
