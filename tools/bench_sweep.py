@@ -131,7 +131,11 @@ def render(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="one small case on 2 fake devices (a check of the tool)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="one small case on 2 fake devices (a check of the tool)",
+    )
     p.add_argument("--json", type=Path, default=REPO / "docs" / "performance_sweeps.json")
     p.add_argument("--table", type=Path, default=REPO / "docs" / "performance_sweeps.md")
     p.add_argument("--render", action="store_true", help="rebuild the page from --json")
