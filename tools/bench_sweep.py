@@ -2,7 +2,7 @@
 page docs/performance_sweeps.md (its table regenerated from that JSON).
 
     python tools/bench_sweep.py              # every case (tens of minutes on 2 CPU cores)
-    python tools/bench_sweep.py --quick      # one small case on 2 fake devices (a check of the tool)
+    python tools/bench_sweep.py --quick      # one small case on 2 fake devices
     python tools/bench_sweep.py --render     # the page again from the JSON, measuring nothing
 
 The cases and what is timed: tts_jax/benchmarks/sweep.py. The JSON is rewritten after every
