@@ -94,6 +94,8 @@ class WorkdirLock:
             if self.store.create(marker, self._record()):
                 log.warning("taking over the stale lock %s of %s", self.path, holder)
                 self.store.delete(self.path)
+            else:  # another trainer is taking it over: give it time to write its own lock
+                time.sleep(0.5)
         raise UserError(f"could not take the lock {self.path}: another trainer keeps taking it")
 
     def _record(self) -> bytes:
