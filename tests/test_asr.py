@@ -220,6 +220,7 @@ def test_tiny_recognizer_overfits_a_few_utterances(corpus):
     assert float(after["cer"]) < 0.05
 
 
+@pytest.mark.slow
 def test_eval_cer_is_jiwers_on_the_greedy_transcripts_of_valid_rows(corpus):
     from tts_jax.config import load_config
     from tts_jax.family import get_family

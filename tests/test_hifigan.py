@@ -90,6 +90,7 @@ def test_weight_norm_fold_leaves_output_unchanged():
     assert float(jnp.std(y_normed)) > 1e-4  # the comparison is not between two zeros
 
 
+@pytest.mark.slow
 def test_torch_weight_norm_init_makes_normed_layer_compute_raw_kernel():
     """At creation every normed layer computes exactly the kernel its init drew: the normed
     generator's output is the plain twin's (norm=None, same key) output."""
@@ -282,6 +283,7 @@ def test_frame_buckets_bound_padding_and_compilations():
     assert len(buckets) <= 9
 
 
+@pytest.mark.slow
 def test_vocoder_trims_to_frames_times_hop_and_ignores_padding():
     config, gen, mels, params = _tiny_generator_params(2)
     state = H.GANState(

@@ -92,6 +92,7 @@ def test_forward_mode_still_differentiates_a_lone_wavenet():
     assert jac.shape == (1, 32, 1, 32) and float(jnp.max(jnp.abs(jac))) > 0
 
 
+@pytest.mark.slow
 def test_wavenet_stacked_over_runs_matches_each_run_alone():
     model = M.WaveNet(4, 2, 8, 8, 8, 2, 4, (4, 4))
     mel = jax.random.uniform(jax.random.PRNGKey(0), (2, 5, 80))

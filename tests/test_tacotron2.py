@@ -581,6 +581,7 @@ def test_guided_attention_term_counts_decoder_steps_and_decays():
     assert float(term(anti, 0)) > 0.1
 
 
+@pytest.mark.slow
 def test_forget_bias_matches_tensorflows_constant_offset():
     """add_forget_bias(params, 1) gives the cell TF's LSTMCell(forget_bias=1.0) computes: the
     forget gate's pre-activation shifted by 1, every other parameter untouched."""
