@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from tools.model_card import machine  # noqa: E402
 from tools.report import update_readme  # noqa: E402
 from tts_jax import audio, pretrained  # noqa: E402
 from tts_jax.data.corpus import espeak_reference  # noqa: E402
@@ -91,16 +91,6 @@ def table(rows: list[dict], meta: dict) -> str:
         "`python tools/judges_calibration.py`."
     )
     return "\n".join(lines)
-
-
-def machine() -> str:
-    name = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
-        if line.startswith("model name"):
-            name = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores of an {name}, no GPU"
 
 
 def main() -> None:
@@ -171,7 +161,7 @@ def main() -> None:
     meta = {
         "date": datetime.date.today().isoformat(),
         "commit": commit,
-        "machine": machine(),
+        "machine": machine(os.cpu_count()),
         "recognizer": str(args.recognizer),
         "recognizer_step": int(recognizer.step),
         "corpus_test_utterances": n,
