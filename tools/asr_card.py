@@ -36,9 +36,8 @@ HELDOUT = REPO / "data" / "heldout_sentences.txt"
 
 def rates(recognizer, beam, wavs, texts) -> dict:
     mels = [audio.log_mel_np(w, recognizer.mel) for w in wavs]
-    chunks = [mels[k : k + 16] for k in range(0, len(mels), 16)]
-    greedy = [t for c in chunks for t in recognizer.transcribe_mels(c)]
-    log_probs = [lp for c in chunks for lp in recognizer.log_probs_of_mels(c)]
+    greedy = recognizer.transcribe_mels(mels)
+    log_probs = recognizer.log_probs_of_mels(mels)
     searched = [beam(lp) for lp in log_probs]
     return {
         "n": len(texts),

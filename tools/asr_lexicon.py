@@ -48,9 +48,8 @@ def main() -> None:
     n = min(args.limit, len(split))
     texts = [split.texts[i] for i in range(n)]
     mels = [audio.log_mel_np(split.example(i)["audio"], recognizer.mel) for i in range(n)]
-    chunks = [mels[k : k + 16] for k in range(0, n, 16)]
-    log_probs = [lp for chunk in chunks for lp in recognizer.log_probs_of_mels(chunk)]
-    greedy = [t for chunk in chunks for t in recognizer.transcribe_mels(chunk)]
+    log_probs = recognizer.log_probs_of_mels(mels)
+    greedy = recognizer.transcribe_mels(mels)
     grid = [{"decoding": "greedy", "cer": cer(texts, greedy), "wer": wer(texts, greedy)}]
     print(f"greedy: CER {grid[0]['cer']:.4f} WER {grid[0]['wer']:.4f}", flush=True)
 

@@ -164,11 +164,8 @@ def cmd_transcribe(args) -> int:
                 f"audio file {f} is too short to transcribe: {len(wav)} samples at "
                 f"{recognizer.sample_rate} Hz, fewer than {recognizer.min_samples}"
             )
-    for i in range(0, len(wavs), 16):
-        for f, text in zip(
-            args.files[i : i + 16], recognizer.transcribe(wavs[i : i + 16]), strict=True
-        ):
-            print(f"{f}\t{text}")
+    for f, text in zip(args.files, recognizer.transcribe(wavs), strict=True):
+        print(f"{f}\t{text}")
     return 0
 
 

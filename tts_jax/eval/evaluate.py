@@ -140,10 +140,8 @@ def _intelligibility(rows, produced, texts, recognizer, sample_rate) -> dict:
     wavs = [audio.resample(produced[i], sample_rate, recognizer.sample_rate) for i in ids]
     heard = {i: "" for i, w in zip(ids, wavs, strict=True) if len(w) < recognizer.min_samples}
     todo = [(i, w) for i, w in zip(ids, wavs, strict=True) if i not in heard]
-    for k in range(0, len(todo), 16):
-        chunk = todo[k : k + 16]
-        said = recognizer.transcribe([w for _, w in chunk])
-        heard.update(zip([i for i, _ in chunk], said, strict=True))
+    said = recognizer.transcribe([w for _, w in todo])
+    heard.update(zip([i for i, _ in todo], said, strict=True))
     by_id = {r["id"]: r for r in rows}
     for i in ids:
         by_id[i].update(

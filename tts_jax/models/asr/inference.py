@@ -13,6 +13,7 @@ from tts_jax.paths import run_path
 from tts_jax.text.transcripts import labels_to_transcript
 
 FRAME_BUCKET = 128  # inputs are padded to a multiple of this many frames: few compilations
+BATCH = 16  # utterances per padded batch
 
 
 class Recognizer:
@@ -73,21 +74,26 @@ class Recognizer:
 
     def log_probs_of_mels(self, mels: list[np.ndarray]) -> list[np.ndarray]:
         """Log-mels ``[frames, n_mels]`` -> each one's CTC log-probabilities ``[T', classes]``
-        (``T'`` its subsampled length), as one padded batch."""
-        if not mels:
-            return []
-        log_probs, lengths = jax.device_get(self._log_probs(self._params, *self._batch(mels)))
-        return [lp[:n] for lp, n in zip(log_probs, lengths, strict=True)]
+        (``T'`` its subsampled length), in padded batches of :data:`BATCH`."""
+        out = []
+        for k in range(0, len(mels), BATCH):
+            batch = self._batch(mels[k : k + BATCH])
+            log_probs, lengths = jax.device_get(self._log_probs(self._params, *batch))
+            out += [lp[:n] for lp, n in zip(log_probs, lengths, strict=True)]
+        return out
 
     def transcribe_mels(self, mels: list[np.ndarray]) -> list[str]:
-        """Log-mels ``[frames, n_mels]`` of this front end -> their transcripts, as one
-        padded batch."""
-        if not mels:
-            return []
+        """Log-mels ``[frames, n_mels]`` of this front end -> their transcripts, in padded
+        batches of :data:`BATCH`."""
         if self.beam is not None:
             return [self.beam(lp) for lp in self.log_probs_of_mels(mels)]
-        best, keep = jax.device_get(self._decode(self._params, *self._batch(mels)))
-        return [labels_to_transcript(b[k]) for b, k in zip(best, keep, strict=True)]
+        out = []
+        for k in range(0, len(mels), BATCH):
+            best, keep = jax.device_get(
+                self._decode(self._params, *self._batch(mels[k : k + BATCH]))
+            )
+            out += [labels_to_transcript(b[j]) for b, j in zip(best, keep, strict=True)]
+        return out
 
     def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
         """Waveforms ``[T]`` at :attr:`sample_rate` (float, [-1, 1]) -> their transcripts."""
